@@ -1,0 +1,182 @@
+"""Checks that lab test cells call. A failure says, in words a learner can act on, which entry
+is wrong, what was expected and what was received, and what the likely mistake is.
+
+    >>> check_close("dW", dW, expected_dW, batch_size=4)
+    LabCheckError: dW is wrong: dW[2, 3] is 0.41 but should be -0.41 (12 of 12 entries differ).
+      Hint: every entry has the opposite sign: did you flip a sign (x - y instead of y - x)?
+
+All failures raise `LabCheckError`, a subclass of AssertionError, so nbgrader counts them as a
+failed test and shows the message in the learner's feedback.
+"""
+import numpy as np
+
+
+class LabCheckError(AssertionError):
+    """A lab check failed; the message says what and, when it can tell, why."""
+
+
+def _fmt(value):
+    value = float(value)
+    if value == 0 or 1e-4 <= abs(value) < 1e5:
+        return f"{value:.6g}"
+    return f"{value:.4e}"
+
+
+def _index(idx):
+    return "[" + ", ".join(str(int(i)) for i in idx) + "]" if idx else ""
+
+
+def _close(a, b, rtol, atol):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _as_array(name, received):
+    if received is None:
+        raise LabCheckError(
+            f"{name} is None. Hint: did you forget the `return` statement at the end of your function?"
+        )
+    if isinstance(received, (tuple, list)) and received and isinstance(received[0], np.ndarray):
+        raise LabCheckError(
+            f"{name} is a {type(received).__name__} of {len(received)} arrays, expected one array. "
+            "Hint: return a single array (did you return extra values?)"
+        )
+    try:
+        arr = np.asarray(received, dtype=float)
+    except (TypeError, ValueError):
+        raise LabCheckError(
+            f"{name} should be a numeric array, got {type(received).__name__}: {received!r:.80}"
+        ) from None
+    return arr
+
+
+def _shape_hints(received, expected):
+    """Hints for a result of the wrong shape."""
+    r, e = received.shape, expected.shape
+    hints = []
+    if r == e[::-1] and len(e) == 2:
+        hints.append("the shape is the transpose of the expected one: did you transpose a matrix "
+                     "(x.T @ W instead of x @ W, or W @ x instead of x @ W)?")
+    if len(r) == len(e) - 1 and any(r == e[:i] + e[i + 1:] for i in range(len(e))):
+        hints.append("one axis is missing: did you sum or average over an axis that should stay "
+                     "(or forget keepdims=True)?")
+    if len(r) == len(e) and sum(a != b for a, b in zip(r, e)) == 1 and 1 in r:
+        hints.append("an axis has length 1 where it should not: did you sum over the wrong axis "
+                     "(axis=0 sums over the batch, axis=1 over features)?")
+    if len(r) == len(e) + 1 and 1 in r:
+        hints.append("there is an extra axis of length 1: use keepdims=False or reshape the result.")
+    if r == () and e != ():
+        hints.append("you returned a single number: did you sum or average everything "
+                     "instead of keeping one value per entry?")
+    if not hints and received.size == expected.size:
+        hints.append("the sizes agree but the layout does not: check your reshape/transpose.")
+    return hints
+
+
+def _value_hints(received, expected, rtol, atol, batch_size):
+    """Hints for a result of the right shape with wrong values."""
+    if np.isnan(received).any():
+        return ["your result contains NaN: an overflow in exp (subtract the maximum first) or a "
+                "log of zero or of a negative number?"]
+    if np.isinf(received).any():
+        return ["your result contains inf: did exp overflow (use the stable form)?"]
+    hints = []
+    if not np.any(received) and np.any(expected):
+        hints.append("every entry is zero: did you forget to fill in or return the result?")
+    if _close(received, -expected, rtol, atol):
+        hints.append("every entry has the opposite sign: did you flip a sign "
+                     "(x - y instead of y - x, or a missing minus)?")
+    if received.ndim == 2 and received.shape[0] == received.shape[1] and _close(
+            received, expected.T, rtol, atol):
+        hints.append("your result is the transpose of the expected one: did you transpose a matrix?")
+    if batch_size and batch_size > 1:
+        if _close(received, expected * batch_size, rtol, atol):
+            hints.append(f"your result is {batch_size} times too large: did you divide by the "
+                         f"batch size N = {batch_size} (the 1/N of the mean)?")
+        elif _close(received, expected / batch_size, rtol, atol):
+            hints.append(f"your result is {batch_size} times too small: did you divide by the "
+                         f"batch size N = {batch_size} twice?")
+    if not hints:
+        mask = np.abs(expected) > 1e-12
+        if mask.any():
+            ratio = received[mask] / expected[mask]
+            if np.allclose(ratio, ratio[0], rtol=1e-6) and abs(ratio[0]) > 1e-12:
+                hints.append(f"every entry is {_fmt(ratio[0])} times the expected value: a missing "
+                             "or extra constant factor (such as the 2 in the derivative of x**2)?")
+        offset = received - expected
+        if not hints and np.allclose(offset, offset.flat[0], rtol=0, atol=max(atol, 1e-9)) \
+                and abs(offset.flat[0]) > atol:
+            hints.append(f"every entry is off by the same amount ({_fmt(offset.flat[0])}): "
+                         "a missing or extra bias or constant term?")
+    return hints
+
+
+def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None, mistakes=None):
+    """Check that array ``received`` equals ``expected`` up to tolerance.
+
+    name: what the learner calls the value (``"dW"``, ``"sigmoid(x)"``).
+    batch_size: when given, a result N times too large or small is named as a missing 1/N.
+    mistakes: optional ``{hint: wrong_value}``; when ``received`` matches one of these values
+    (the result of a known mistake, computed in the test), that hint is shown.
+    """
+    expected = np.asarray(expected, dtype=float)
+    received = _as_array(name, received)
+    if received.shape != expected.shape:
+        hints = _known_mistakes(received, mistakes, rtol, atol) or _shape_hints(received, expected)
+        raise LabCheckError(
+            f"{name} has shape {received.shape} but should have shape {expected.shape}."
+            + "".join(f"\n  Hint: {h}" for h in hints)
+        )
+    if np.allclose(received, expected, rtol=rtol, atol=atol, equal_nan=False):
+        return
+    bad = ~np.isclose(received, expected, rtol=rtol, atol=atol)
+    err = np.where(bad, np.abs(np.nan_to_num(received, nan=np.inf) - expected), 0.0)
+    idx = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
+    at = f"{name}{_index(idx)}"
+    message = (f"{name} is wrong: {at} is {_fmt(received[idx])} but should be "
+               f"{_fmt(expected[idx])} ({int(bad.sum())} of {bad.size} entries differ).")
+    hints = _known_mistakes(received, mistakes, rtol, atol) or _value_hints(
+        received, expected, rtol, atol, batch_size)
+    raise LabCheckError(message + "".join(f"\n  Hint: {h}" for h in hints))
+
+
+def _known_mistakes(received, mistakes, rtol, atol):
+    hits = []
+    for hint, wrong in (mistakes or {}).items():
+        try:
+            if _close(received, np.asarray(wrong, dtype=float), rtol, atol):
+                hits.append(hint)
+        except (TypeError, ValueError):
+            continue
+    return hits
+
+
+def check_scalar(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None,
+                 mistakes=None):
+    """Check a single number (a loss, a norm); same hints as `check_close`."""
+    arr = _as_array(name, received)
+    if arr.size != 1:
+        raise LabCheckError(
+            f"{name} should be a single number, got an array of shape {arr.shape}. "
+            "Hint: did you forget to sum or average (np.mean / np.sum)?"
+        )
+    check_close(name, arr.reshape(()), expected, rtol=rtol, atol=atol, batch_size=batch_size,
+                mistakes=mistakes)
+
+
+def check_shape(name, received, expected_shape):
+    """Check that ``received`` is an array of shape ``expected_shape``."""
+    expected_shape = tuple(expected_shape)
+    arr = _as_array(name, received)
+    if arr.shape != expected_shape:
+        hints = _shape_hints(arr, np.empty(expected_shape))
+        raise LabCheckError(
+            f"{name} has shape {arr.shape} but should have shape {expected_shape}."
+            + "".join(f"\n  Hint: {h}" for h in hints)
+        )
+
+
+def check_true(condition, message):
+    """Fail with ``message`` unless ``condition`` holds."""
+    if not bool(condition):
+        raise LabCheckError(message)

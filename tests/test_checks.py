@@ -1,0 +1,86 @@
+"""backprop.checks: lab failures name the wrong entry, both values, and the likely mistake."""
+import numpy as np
+import pytest
+
+from backprop.checks import LabCheckError, check_close, check_scalar, check_shape, check_true
+
+X = np.arange(1.0, 13.0).reshape(3, 4) - 6.5
+
+
+def fails_with(fn, *patterns):
+    with pytest.raises(LabCheckError) as info:
+        fn()
+    for pattern in patterns:
+        assert pattern in str(info.value), f"{pattern!r} not in:\n{info.value}"
+    return str(info.value)
+
+
+def test_correct_values_pass_silently():
+    check_close("dW", X + 1e-12, X)
+    check_scalar("loss", np.float64(0.5), 0.5)
+    check_shape("out", X, (3, 4))
+    check_true(True, "never shown")
+
+
+def test_failures_are_assertion_errors_so_nbgrader_counts_them():
+    assert issubclass(LabCheckError, AssertionError)
+
+
+def test_message_names_the_worst_entry_with_expected_and_received():
+    wrong = X.copy()
+    wrong[1, 2] = 99.0
+    fails_with(lambda: check_close("dW", wrong, X), "dW is wrong: dW[1, 2] is 99 but should be",
+               "1 of 12 entries differ")
+
+
+def test_flipped_sign_hint():
+    fails_with(lambda: check_close("dW", -X, X), "opposite sign")
+
+
+def test_missing_one_over_n_hint():
+    fails_with(lambda: check_close("dW", X * 3, X, batch_size=3),
+               "3 times too large: did you divide by the batch size N = 3")
+    fails_with(lambda: check_close("dW", X / 3, X, batch_size=3), "divide by the batch size N = 3 twice")
+
+
+def test_transposed_hints_for_square_and_rectangular_results():
+    fails_with(lambda: check_close("dW", X.T, X), "shape (4, 3) but should have shape (3, 4)",
+               "transpose")
+    square = X[:3, :3]
+    fails_with(lambda: check_close("dW", square.T, square), "transpose of the expected one")
+
+
+def test_constant_factor_and_constant_offset_hints():
+    fails_with(lambda: check_close("grad", X * 0.5, X), "0.5 times the expected value")
+    fails_with(lambda: check_close("out", X + 2, X), "off by the same amount (2)", "bias")
+
+
+def test_wrong_axis_hints():
+    fails_with(lambda: check_close("db", X.sum(axis=0), X), "one axis is missing")
+    fails_with(lambda: check_close("db", X.sum(axis=0, keepdims=True), X[:1] * 0 + X.sum(0) / 2),
+               "times the expected value")
+    fails_with(lambda: check_close("db", np.zeros((1, 4)), np.zeros((3, 4))), "wrong axis")
+
+
+def test_nan_none_zeros_and_non_numeric_hints():
+    fails_with(lambda: check_close("p", np.full((3, 4), np.nan), X), "NaN", "subtract the maximum")
+    fails_with(lambda: check_close("p", None, X), "p is None", "return")
+    fails_with(lambda: check_close("p", np.zeros_like(X), X), "every entry is zero")
+    fails_with(lambda: check_close("p", "abc", X), "should be a numeric array, got str")
+
+
+def test_known_mistakes_take_precedence_with_their_own_hint():
+    relu_without_derivative = X.copy()
+    fails_with(lambda: check_close("dx", relu_without_derivative, np.where(X > 0, X, 0),
+                                   mistakes={"did you forget the ReLU's derivative?": X}),
+               "did you forget the ReLU's derivative?")
+
+
+def test_check_scalar_requires_one_number():
+    fails_with(lambda: check_scalar("loss", np.ones(3), 1.0), "single number", "np.mean")
+    fails_with(lambda: check_scalar("loss", 6.0, 2.0, batch_size=3), "3 times too large")
+
+
+def test_check_shape_and_check_true_messages():
+    fails_with(lambda: check_shape("out", np.zeros((4, 3)), (3, 4)), "shape (4, 3) but should have")
+    fails_with(lambda: check_true(False, "the loss should decrease"), "the loss should decrease")
