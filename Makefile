@@ -42,7 +42,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lessons: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace lessons/*.ipynb
+	$(BIN)/python tools/execute_notebooks.py lessons/*.ipynb
 
 labs: $(STAMP)
 	@for lab in $(LABS); do $(BIN)/nbgrader generate_assignment --force $$lab || exit 1; done

@@ -5,6 +5,7 @@ versions. Grading state (gradebook, exchange, submissions) lives in git-ignored 
 the repository, so nothing outside it is touched and nothing of a class is ever committed.
 """
 import os
+import sys
 
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
@@ -12,6 +13,10 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# nbgrader runs the `alembic` command (from PATH) when it creates a new gradebook; without this,
+# `.venv/bin/nbgrader ...` in a fresh clone fails unless the virtual environment is activated.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 c.CourseDirectory.course_id = "backprop-lab"
 c.CourseDirectory.root = HERE

@@ -165,3 +165,16 @@ def test_zero_grad_fills_zeros_shaped_like_params():
     layer = Linear(3, 2, rng=np.random.default_rng(0))
     layer.zero_grad()
     assert layer.grads["W"].shape == (3, 2) and not layer.grads["W"].any()
+
+
+def test_linear_requires_an_explicit_generator():
+    with pytest.raises(TypeError, match=r"Linear\(2, 3\): pass rng=np.random.default_rng\(seed\)"):
+        Linear(2, 3)
+
+
+def test_load_state_dict_rejects_unknown_names():
+    model = Sequential(Linear(2, 3, rng=np.random.default_rng(0)))
+    state = model.state_dict()
+    state["1.W"] = np.zeros((3, 3))
+    with pytest.raises(KeyError, match=r"entries \['1.W'\] that are not parameters"):
+        model.load_state_dict(state)

@@ -28,6 +28,19 @@ def as_float_array(x, owner, dtype=None):
     return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
+def require_rng(rng, owner):
+    """Return `rng` if it is a NumPy Generator; otherwise explain how to pass one.
+
+    Layers never draw from a hidden global generator, so every run is reproducible.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{owner}: pass rng=np.random.default_rng(seed) (a NumPy Generator) so the random "
+            f"initial weights are reproducible; got {type(rng).__name__}"
+        )
+    return rng
+
+
 class Layer:
     """Base class: a layer with `params`, `grads`, and a training/evaluation mode."""
 
@@ -83,7 +96,11 @@ class Layer:
         return {name: param.copy() for name, param in self.params.items()}
 
     def load_state_dict(self, state):
-        """Copy the arrays in `state` into the parameters, in place."""
+        """Copy the arrays in `state` into the parameters, in place (names must match exactly)."""
+        unknown = sorted(set(state) - set(self.params))
+        if unknown:
+            raise KeyError(f"{self!r}: state has entries {unknown} that are not parameters "
+                           f"(parameters: {sorted(self.params)})")
         for name, param in self.params.items():
             if name not in state:
                 raise KeyError(f"{self!r}: state has no entry for parameter {name!r}")
@@ -108,8 +125,9 @@ class Linear(Layer):
     Shapes: x ``(N, in_features)``, W ``(in_features, out_features)``, b ``(out_features,)``,
     y ``(N, out_features)``.
 
-    Weights are drawn from N(0, 1/in_features) with the given generator (``init`` picks another
-    scheme from `backprop.init` when that module is present); biases start at zero.
+    rng: a ``np.random.Generator`` (required: initial weights are random and must be
+    reproducible). Weights are drawn from N(0, weight_scale**2) with ``weight_scale`` defaulting
+    to ``1/sqrt(in_features)``; biases start at zero. `backprop.init` has other schemes.
     """
 
     def __init__(self, in_features, out_features, rng=None, dtype=np.float64, weight_scale=None):
@@ -120,7 +138,7 @@ class Linear(Layer):
                 f"got {in_features} and {out_features}"
             )
         self.in_features, self.out_features = int(in_features), int(out_features)
-        rng = np.random.default_rng() if rng is None else rng
+        rng = require_rng(rng, f"Linear({in_features}, {out_features})")
         scale = np.sqrt(1.0 / self.in_features) if weight_scale is None else weight_scale
         W = rng.standard_normal((self.in_features, self.out_features)) * scale
         self.params = {"W": W.astype(dtype), "b": np.zeros(self.out_features, dtype=dtype)}

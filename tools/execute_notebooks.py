@@ -1,0 +1,41 @@
+"""Execute notebooks in place (lessons are committed executed) and report each one's run time.
+
+    python tools/execute_notebooks.py lessons/*.ipynb
+
+Runs each notebook top to bottom in a fresh kernel from its own folder, then strips the
+per-cell execution timestamps nbclient records, so re-running an unchanged lesson leaves
+`git diff` empty.
+"""
+import argparse
+import pathlib
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def execute_in_place(path, timeout=300):
+    path = pathlib.Path(path)
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    elapsed = time.perf_counter() - start
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+    return elapsed
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+")
+    parser.add_argument("--timeout", type=int, default=300, help="seconds per cell")
+    args = parser.parse_args(argv)
+    for nb in args.notebooks:
+        print(f"{nb}: executed in {execute_in_place(nb, args.timeout):.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
