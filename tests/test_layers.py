@@ -178,3 +178,18 @@ def test_load_state_dict_rejects_unknown_names():
     state["1.W"] = np.zeros((3, 3))
     with pytest.raises(KeyError, match=r"entries \['1.W'\] that are not parameters"):
         model.load_state_dict(state)
+
+
+def test_linear_init_schemes_by_name_or_function_and_bad_names():
+    from backprop import init
+
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    layer = Linear(50, 40, rng=rng_a, init="he_normal")
+    np.testing.assert_array_equal(layer.params["W"], init.he_normal((50, 40), rng_b))
+    assert not Linear(3, 2, rng=rng_a, init="zeros").params["W"].any()
+    custom = Linear(2, 2, rng=rng_a, init=lambda shape, rng: np.full(shape, 0.5))
+    np.testing.assert_array_equal(custom.params["W"], 0.5)
+    with pytest.raises(ValueError, match="unknown init 'bogus'"):
+        Linear(2, 2, rng=rng_a, init="bogus")
+    with pytest.raises(ValueError, match="give init or weight_scale, not both"):
+        Linear(2, 2, rng=rng_a, init="zeros", weight_scale=1.0)

@@ -12,6 +12,7 @@ Parameters are NumPy arrays that optimizers update in place, so references stay 
 import numpy as np
 
 from . import functional as F
+from . import init as initializers
 
 
 def as_float_array(x, owner, dtype=None):
@@ -126,11 +127,14 @@ class Linear(Layer):
     y ``(N, out_features)``.
 
     rng: a ``np.random.Generator`` (required: initial weights are random and must be
-    reproducible). Weights are drawn from N(0, weight_scale**2) with ``weight_scale`` defaulting
-    to ``1/sqrt(in_features)``; biases start at zero. `backprop.init` has other schemes.
+    reproducible). ``init`` names a scheme of `backprop.init` (``"lecun_normal"``, the default:
+    N(0, 1/in_features); ``"xavier_uniform"``, ``"he_normal"``, ...) or is a function
+    ``(shape, rng) -> array``; ``weight_scale`` instead draws N(0, weight_scale**2).
+    Biases start at zero.
     """
 
-    def __init__(self, in_features, out_features, rng=None, dtype=np.float64, weight_scale=None):
+    def __init__(self, in_features, out_features, rng=None, dtype=np.float64, weight_scale=None,
+                 init=None):
         super().__init__()
         if int(in_features) < 1 or int(out_features) < 1:
             raise ValueError(
@@ -139,8 +143,19 @@ class Linear(Layer):
             )
         self.in_features, self.out_features = int(in_features), int(out_features)
         rng = require_rng(rng, f"Linear({in_features}, {out_features})")
-        scale = np.sqrt(1.0 / self.in_features) if weight_scale is None else weight_scale
-        W = rng.standard_normal((self.in_features, self.out_features)) * scale
+        shape = (self.in_features, self.out_features)
+        if weight_scale is not None and init is not None:
+            raise ValueError(f"{self!r}: give init or weight_scale, not both")
+        if weight_scale is not None:
+            W = rng.standard_normal(shape) * weight_scale
+        elif callable(init):
+            W = init(shape, rng)
+        else:
+            name = init or "lecun_normal"
+            if name not in initializers.SCHEMES:
+                raise ValueError(f"{self!r}: unknown init {name!r}; "
+                                 f"choose one of {sorted(initializers.SCHEMES)}")
+            W = initializers.SCHEMES[name](shape, rng)
         self.params = {"W": W.astype(dtype), "b": np.zeros(self.out_features, dtype=dtype)}
 
     def forward(self, x):
