@@ -4,13 +4,11 @@ Submodules load on first use, so ``import backprop`` is quick and ``backprop.dat
 without a separate import (``from backprop import data`` works too).
 """
 import importlib
+import pkgutil
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
-    "checks", "conv", "conv_naive", "data", "engine", "functional", "gradcheck", "init",
-    "landscape", "layers", "losses", "optim", "plots", "regularization", "rnn", "train",
-}
+_SUBMODULES = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
 
 
 def __getattr__(name):
