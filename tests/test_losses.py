@@ -96,3 +96,10 @@ def test_binary_cross_entropy_is_stable_and_validates_targets():
         binary_cross_entropy_with_logits(np.zeros(2), np.array([0.0, 2.0]))
     with pytest.raises(ValueError, match=r"logits have shape \(2,\) but targets have shape \(2, 1\)"):
         binary_cross_entropy_with_logits(np.zeros(2), np.zeros((2, 1)))
+
+
+def test_losses_keep_float32_gradients():
+    pred = np.ones((3, 2), dtype=np.float32)
+    assert mse_loss(pred, np.zeros((3, 2)))[1].dtype == np.float32
+    assert softmax_cross_entropy(pred, np.array([0, 1, 0]))[1].dtype == np.float32
+    assert binary_cross_entropy_with_logits(pred, np.zeros((3, 2)))[1].dtype == np.float32

@@ -101,7 +101,7 @@ def _value_hints(received, expected, rtol, atol, batch_size):
         if mask.any():
             ratio = received[mask] / expected[mask]
             if np.allclose(ratio, ratio[0], rtol=1e-6) and abs(ratio[0]) > 1e-12:
-                hints.append(f"every entry is {_fmt(ratio[0])} times the expected value: a missing "
+                hints.append(f"your result is {_fmt(ratio[0])} times the expected value: a missing "
                              "or extra constant factor (such as the 2 in the derivative of x**2)?")
         offset = received - expected
         if not hints and np.allclose(offset, offset.flat[0], rtol=0, atol=max(atol, 1e-9)) \

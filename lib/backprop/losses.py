@@ -25,7 +25,7 @@ def mse_loss(pred, target):
     compute the wrong loss, so it is an error here.
     """
     pred = as_float_array(pred, "mse_loss(pred)")
-    target = as_float_array(target, "mse_loss(target)")
+    target = as_float_array(target, "mse_loss(target)", pred.dtype)
     if pred.shape != target.shape:
         raise ValueError(
             f"mse_loss: pred has shape {pred.shape} but target has shape {target.shape}; "
