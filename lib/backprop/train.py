@@ -2,7 +2,9 @@
 
 ``fit`` records per-epoch loss (and accuracy for classification) in a `History`, shows a tqdm
 progress bar (a widget in Jupyter, text in a terminal) and stops with a `DivergenceError` as
-soon as the loss stops being a finite number, instead of training on NaNs.
+soon as the loss stops being a finite number, instead of training on NaNs. It optionally adds a
+penalty's gradient (``regularizer=``, see `backprop.regularization`) and stops early
+(`EarlyStopping`).
 """
 from contextlib import contextmanager
 
@@ -30,7 +32,13 @@ class History(dict):
     """Per-epoch training curves: ``{"loss": [...], "accuracy": [...], "val_loss": [...], ...}``.
 
     A plain dict of lists (one entry per finished epoch), so it pickles, prints and plots easily.
+    With early stopping, the attributes ``best_epoch`` (1-based epoch of the best monitored
+    value) and ``stopped_epoch`` (the epoch after which training stopped early, or None when
+    every epoch ran) are set; both are None otherwise.
     """
+
+    best_epoch = None
+    stopped_epoch = None
 
     @property
     def epochs(self):
@@ -126,6 +134,70 @@ def evaluate(model, loss_fn, X, y, batch_size=256):
     return total_loss / n, (correct / n if classify else None)
 
 
+class EarlyStopping:
+    """Stop `fit` once a monitored metric has not improved for `patience` epochs in a row.
+
+    monitor: a History key, by default "val_loss" (so `fit` needs val_data). Keys ending in
+    "accuracy" must increase, every other one (losses) must decrease. min_delta: an epoch
+    counts as an improvement only if it beats the best value so far by more than this.
+    restore_best: at the end of `fit`, load the weights of the best epoch (a copy taken with
+    ``model.state_dict()``), whether training stopped early or ran out of epochs.
+
+    Pass it as ``fit(..., early_stopping=EarlyStopping(patience=5))``. Its state is reset at the
+    start of every `fit`; afterwards ``best_epoch``, ``best_value`` and ``stopped_epoch``
+    (None if every epoch ran) describe the run.
+    """
+
+    def __init__(self, patience=5, min_delta=0.0, monitor="val_loss", restore_best=True):
+        if not is_positive_int(patience):
+            raise ValueError(f"EarlyStopping: patience must be an integer >= 1, got {patience!r}")
+        if not (np.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"EarlyStopping: min_delta must be a number >= 0, got {min_delta!r}")
+        self.patience, self.min_delta = patience, float(min_delta)
+        self.monitor, self.restore_best = str(monitor), bool(restore_best)
+        self.maximize = self.monitor.endswith("accuracy")
+        self.reset()
+
+    def reset(self):
+        """Forget any previous run."""
+        self.best_value, self.best_epoch, self.best_state = None, None, None
+        self.stopped_epoch, self.epochs_without_improvement = None, 0
+
+    def _improves(self, value):
+        if self.best_value is None:
+            return True
+        if self.maximize:
+            return value > self.best_value + self.min_delta
+        return value < self.best_value - self.min_delta
+
+    def __call__(self, epoch, history, model):
+        """Record `epoch`; True when training should stop (the `on_epoch_end` signature)."""
+        if self.monitor not in history:
+            raise KeyError(f"EarlyStopping: history has no {self.monitor!r} "
+                           f"(it has {sorted(history)}); pass val_data to fit for 'val_*' keys")
+        value = history[self.monitor][-1]
+        if self._improves(value):
+            self.best_value, self.best_epoch = value, epoch
+            self.epochs_without_improvement = 0
+            if self.restore_best:
+                self.best_state = model.state_dict()
+            return False
+        self.epochs_without_improvement += 1
+        if self.epochs_without_improvement >= self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def restore(self, model):
+        """Load the best epoch's weights into `model` (when restore_best and any were kept)."""
+        if self.restore_best and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def __repr__(self):
+        return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta:g}, "
+                f"monitor={self.monitor!r}, restore_best={self.restore_best})")
+
+
 def _divergence(problem, epoch, batch, n_batches, optimizer, loss=None):
     lr = getattr(optimizer, "lr", None)
     current = f" (it is {lr:g})" if lr is not None else ""
@@ -137,7 +209,7 @@ def _divergence(problem, epoch, batch, n_batches, optimizer, loss=None):
 
 
 def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=None,
-        rng=None, progress=True, on_epoch_end=None):
+        rng=None, progress=True, on_epoch_end=None, regularizer=None, early_stopping=None):
     """Train `model` with mini-batch gradient descent and return its `History`.
 
     model: a `Layer`; loss_fn(out, y_batch) -> (loss, dout); optimizer: an `Optimizer` on model.
@@ -146,8 +218,16 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=N
     progress: show a tqdm bar over epochs with the latest loss/accuracy (False: silent).
     on_epoch_end: optional ``callable(epoch, history, model)``; returning True stops training
     (early stopping). Raises `DivergenceError` as soon as the output or loss is NaN/inf.
-    History keys: "loss", and "accuracy" when y holds integer labels; "val_loss",
-    "val_accuracy" likewise with val_data. The model's train/eval mode is restored at the end.
+    regularizer: optional ``callable(model) -> penalty`` called after each backward pass; it
+    adds the penalty's gradient to the model's gradients in place (e.g.
+    `backprop.regularization.L2Penalty`). The "loss" curve stays the data loss, comparable with
+    "val_loss"; the penalty's per-epoch mean goes to a "penalty" curve.
+    early_stopping: optional `EarlyStopping`; stops when its monitored metric stops improving
+    and restores the best weights (see there); sets ``history.best_epoch`` and
+    ``history.stopped_epoch``.
+    History keys: "loss", and "accuracy" when y holds integer labels; "penalty" with a
+    regularizer; "val_loss", "val_accuracy" likewise with val_data. The model's train/eval mode
+    is restored at the end.
     """
     if not is_positive_int(epochs):
         raise ValueError(f"fit: epochs must be an integer >= 1, got {epochs!r}")
@@ -161,17 +241,30 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=N
     classify = is_class_labels(y)
     n_batches = -(-len(X) // batch_size)
     history = History(loss=[], **({"accuracy": []} if classify else {}))
+    if regularizer is not None:
+        if not callable(regularizer):
+            raise TypeError(f"fit: regularizer must be a callable (model) -> penalty, "
+                            f"got {regularizer!r}")
+        history["penalty"] = []
     if val_data is not None:
         history["val_loss"] = []
         if is_class_labels(val_data[1]):
             history["val_accuracy"] = []
+    if early_stopping is not None:
+        if not isinstance(early_stopping, EarlyStopping):
+            raise TypeError(f"fit: early_stopping must be an EarlyStopping, got {early_stopping!r}")
+        if early_stopping.monitor not in history:
+            raise ValueError(f"fit: early_stopping monitors {early_stopping.monitor!r}, which "
+                             f"this run does not record (it records {list(history)}); "
+                             "pass val_data=(X_val, y_val)")
+        early_stopping.reset()
 
     was_training = getattr(model, "training", True)
     try:
         with tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress) as bar:
             for epoch in bar:
                 model.train()
-                total_loss, correct = 0.0, 0
+                total_loss, total_penalty, correct = 0.0, 0.0, 0
                 for batch, (Xb, yb) in enumerate(minibatches(X, y, batch_size, rng=rng), 1):
                     out = model.forward(Xb)
                     # losses reject non-finite input, so check the output before the loss
@@ -184,6 +277,12 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=N
                                           optimizer, loss)
                     optimizer.zero_grad()
                     model.backward(dout)
+                    if regularizer is not None:
+                        penalty = float(regularizer(model))
+                        if not np.isfinite(penalty):
+                            raise _divergence(f"the penalty is {penalty}", epoch, batch,
+                                              n_batches, optimizer)
+                        total_penalty += penalty * len(Xb)
                     optimizer.step()
                     total_loss += float(loss) * len(Xb)
                     if classify:
@@ -191,6 +290,8 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=N
                 history["loss"].append(total_loss / len(X))
                 if classify:
                     history["accuracy"].append(correct / len(X))
+                if regularizer is not None:
+                    history["penalty"].append(total_penalty / len(X))
                 if val_data is not None:
                     val_loss, val_acc = evaluate(model, loss_fn, *val_data)
                     history["val_loss"].append(val_loss)
@@ -200,9 +301,16 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=N
                     {_SHORT.get(key, key): f"{values[-1]:.4f}" for key, values in history.items()},
                     refresh=False,  # tqdm redraws at its own pace; forcing it floods terminals
                 )
+                stop = early_stopping is not None and early_stopping(epoch, history, model)
                 if on_epoch_end is not None and on_epoch_end(epoch, history, model):
+                    stop = True
+                if stop:
                     break
     finally:
         if not was_training:
             model.eval()
+    if early_stopping is not None:
+        early_stopping.restore(model)
+        history.best_epoch = early_stopping.best_epoch
+        history.stopped_epoch = early_stopping.stopped_epoch
     return history
