@@ -2,9 +2,9 @@
 
     python tools/execute_notebooks.py lessons/*.ipynb
 
-Runs each notebook top to bottom in a fresh kernel from its own folder, then strips the
-per-cell execution timestamps nbclient records, so re-running an unchanged lesson leaves
-`git diff` empty.
+Runs each notebook top to bottom in a fresh kernel from its own folder, then strips what
+changes on every run (execution timestamps, widget model ids), so re-running an unchanged
+lesson leaves `git diff` empty.
 """
 import argparse
 import pathlib
@@ -15,6 +15,22 @@ import nbformat
 from nbclient import NotebookClient
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def strip_volatile(nb):
+    """Drop what changes on every run of an unchanged notebook: execution timestamps and
+    ipywidgets' random model ids (a widget's saved state is useless on a code host anyway; its
+    plain-text fallback stays)."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+
+
 def execute_in_place(path, timeout=300):
     path = pathlib.Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -22,8 +38,7 @@ def execute_in_place(path, timeout=300):
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     elapsed = time.perf_counter() - start
-    for cell in nb.cells:
-        cell.metadata.pop("execution", None)
+    strip_volatile(nb)
     nbformat.write(nb, path)
     return elapsed
 
