@@ -167,7 +167,8 @@ def test_parameters_initialisation_and_repr():
     assert abs(layer.params["W"].std() / np.sqrt(2 / 120) - 1) < 0.05
     same = Conv2d(8, 64, (3, 5), rng=np.random.default_rng(0))
     np.testing.assert_array_equal(layer.params["W"], same.params["W"])
-    assert repr(Conv2d(1, 16, 3, padding=1)) == "Conv2d(1, 16, kernel_size=3, stride=1, padding=1)"
+    assert repr(Conv2d(1, 16, 3, padding=1, rng=np.random.default_rng(0))) == \
+        "Conv2d(1, 16, kernel_size=3, stride=1, padding=1)"
     assert repr(layer) == "Conv2d(8, 64, kernel_size=(3, 5), stride=2, padding=(1, 2))"
     assert repr(MaxPool2d(2)) == "MaxPool2d(kernel_size=2, stride=2)"
     assert repr(AvgPool2d(3, stride=1)) == "AvgPool2d(kernel_size=3, stride=1)"
@@ -202,8 +203,8 @@ def test_conv_input_errors_name_the_layer_and_the_shapes():
     with _raises(ValueError, f"{name}: kernel 5x5 does not fit a 3x3 input with padding 0"):
         layer(np.zeros((2, 3, 3, 3)))
     with _raises(ValueError, "kernel 2x4 does not fit a 4x1 input with padding (0, 1)"):
-        Conv2d(1, 1, (2, 4), padding=(0, 1))(np.zeros((1, 1, 4, 1)))
-    Conv2d(3, 8, 5, padding=1)(np.zeros((1, 3, 3, 3)))  # fits once padded: 5 <= 3 + 2
+        Conv2d(1, 1, (2, 4), padding=(0, 1), rng=np.random.default_rng(0))(np.zeros((1, 1, 4, 1)))
+    Conv2d(3, 8, 5, padding=1, rng=np.random.default_rng(0))(np.zeros((1, 3, 3, 3)))  # fits once padded: 5 <= 3 + 2
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
@@ -215,7 +216,8 @@ def test_conv_input_errors_name_the_layer_and_the_shapes():
     ({"in_channels": 0}, ValueError, "in_channels and out_channels must be >= 1, got 0 and 4"),
 ])
 def test_invalid_conv_settings_are_rejected(kwargs, error, message):
-    settings = {"in_channels": 2, "out_channels": 4, "kernel_size": 3, **kwargs}
+    settings = {"in_channels": 2, "out_channels": 4, "kernel_size": 3,
+                "rng": np.random.default_rng(0), **kwargs}
     with _raises(error, message):
         Conv2d(**settings)
 
@@ -253,3 +255,8 @@ def test_naive_functions_reject_mismatched_channels():
     with _raises(ValueError, "conv2d_forward_naive: expected x (N, C, H, W) and W (F, C, kh, kw) "
                              "with the same C, got x (1, 2, 4, 4) and W (3, 1, 2, 2)"):
         conv2d_forward_naive(np.zeros((1, 2, 4, 4)), np.zeros((3, 1, 2, 2)), np.zeros(3))
+
+
+def test_conv2d_requires_an_explicit_generator():
+    with pytest.raises(TypeError, match=r"Conv2d\(1, 2, kernel_size=3.*pass rng=np.random.default_rng"):
+        Conv2d(1, 2, 3)

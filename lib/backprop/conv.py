@@ -21,7 +21,7 @@ Any layout is accepted as input; the layers work on the ``(C, H, W, N)`` view ``
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .layers import Layer, as_float_array
+from .layers import Layer, require_rng, as_float_array
 
 
 def _pair(value, owner, name, minimum):
@@ -110,7 +110,7 @@ class Conv2d(Layer):
         self.kernel_size = _pair(kernel_size, "Conv2d", "kernel_size", 1)
         self.stride = _pair(stride, "Conv2d", "stride", 1)
         self.padding = _pair(padding, "Conv2d", "padding", 0)
-        rng = np.random.default_rng() if rng is None else rng
+        rng = require_rng(rng, f"{self!r}")
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         scale = np.sqrt(2.0 / fan_in) if weight_scale is None else weight_scale
         W = rng.standard_normal((self.out_channels, self.in_channels, *self.kernel_size)) * scale

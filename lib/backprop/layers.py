@@ -255,6 +255,12 @@ class Sequential(Layer):
     def grads(self, value):
         pass
 
+    def named_parameters(self):
+        # Straight from the children: the flat dict views would be rebuilt once per parameter.
+        for i, layer in enumerate(self.layers):
+            for name, param, grad in layer.named_parameters():
+                yield f"{i}.{name}", param, grad
+
     def zero_grad(self):
         for layer in self.layers:
             layer.zero_grad()

@@ -17,7 +17,7 @@ per-time-step linear layers, the sequence loss and gradient clipping in `backpro
 """
 import numpy as np
 
-from .layers import Layer, as_float_array
+from .layers import Layer, require_rng, as_float_array
 
 
 # -- one time step, written for reading ------------------------------------------------------
@@ -81,7 +81,7 @@ class RecurrentLayer(Layer):
             raise ValueError(f"{name}: input_size and hidden_size must be >= 1, "
                              f"got {input_size} and {hidden_size}")
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        rng = np.random.default_rng() if rng is None else rng
+        rng = require_rng(rng, name)
         D, H, width = self.input_size, self.hidden_size, self.num_blocks * self.hidden_size
         k = 1.0 / np.sqrt(H)
         self.params = {

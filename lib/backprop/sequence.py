@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .layers import Layer, Linear, as_float_array
+from .layers import Layer, require_rng, Linear, as_float_array
 from .losses import softmax_cross_entropy
 
 
@@ -32,7 +32,7 @@ class Embedding(Layer):
             raise ValueError(f"Embedding: num_embeddings and embedding_dim must be >= 1, "
                              f"got {num_embeddings} and {embedding_dim}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
-        rng = np.random.default_rng() if rng is None else rng
+        rng = require_rng(rng, "Embedding")
         W = rng.standard_normal((self.num_embeddings, self.embedding_dim))
         self.params = {"W": W.astype(dtype)}
 
