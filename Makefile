@@ -7,10 +7,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The course's models are small: one BLAS thread is as fast as several on an idle machine and
+# several times faster on a busy one (threads wait for each other). Kernels inherit this.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
 # jupyter refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help install lab test lessons labs my-labs clean
+.PHONY: help install lab test lessons labs my-labs bench clean
 
 help:
 	@echo "make lab      install and open the course in JupyterLab (lesson 01)"
@@ -18,6 +22,7 @@ help:
 	@echo "make lessons  re-execute every lesson in place (after editing one)"
 	@echo "make labs     regenerate labs/ from solutions/ with nbgrader (after editing a solution)"
 	@echo "make my-labs  copy any lab you have not started into my-labs/ (never overwrites)"
+	@echo "make bench    time training steps against PyTorch (when installed); see docs/performance.md"
 	@echo "make clean    remove the virtual environment and grading leftovers"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -46,5 +51,41 @@ lessons: $(STAMP)
 labs: $(STAMP)
 	$(BIN)/nbgrader generate_assignment '*' --force
 
+bench: $(STAMP)
+	$(BIN)/python bench/bench_models.py --threads 1
+	$(BIN)/python bench/bench_rnn.py --threads 1
+
 clean:
 	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv
+
+# ---------------------------------------------------------------------------------------------
+# Instructor: thin wrappers around nbgrader's own commands (docs/instructors.md explains the
+# whole cycle). LAB is a lab folder name, e.g. `make autograde LAB=lab01_forward_pass`, or '*'.
+NBGRADER := $(BIN)/nbgrader
+
+.PHONY: release autograde feedback grades regrade audit lab-given student-given
+
+release: lab-given $(STAMP)  # the student version: solutions/$(LAB) -> labs/$(LAB)
+	$(NBGRADER) generate_assignment '$(LAB)' --force
+
+autograde: lab-given $(STAMP)  # grade submitted/*/$(LAB); exit status 1 if one failed
+	$(NBGRADER) autograde '$(LAB)'
+
+feedback: lab-given $(STAMP)  # feedback/<student>/$(LAB)/*.html from autograded/
+	$(NBGRADER) generate_feedback '$(LAB)'
+
+grades: $(STAMP)  # every student and lab in the gradebook -> grades.csv
+	$(NBGRADER) export --to grades.csv
+
+regrade: lab-given student-given $(STAMP)  # make regrade LAB=lab01_forward_pass STUDENT=ada
+	$(NBGRADER) autograde '$(LAB)' --student='$(STUDENT)' --force
+	$(NBGRADER) generate_feedback '$(LAB)' --student='$(STUDENT)' --force
+
+audit: $(STAMP)  # code in submissions that reaches outside the answers (read it by hand)
+	$(BIN)/python tools/audit_submissions.py '$(or $(LAB),*)'
+
+lab-given:
+	@test -n "$(LAB)" || { echo "Name the lab: LAB=lab01_forward_pass (or LAB='*')"; exit 2; }
+
+student-given:
+	@test -n "$(STUDENT)" || { echo "Name the student: STUDENT=<id in submitted/>"; exit 2; }
