@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from backprop.checks import LabCheckError, check_close, check_scalar, check_shape, check_true
+from backprop.checks import (LabCheckError, check_call, check_close, check_scalar, check_shape,
+                             check_true)
 
 X = np.arange(1.0, 13.0).reshape(3, 4) - 6.5
 
@@ -84,3 +85,18 @@ def test_check_scalar_requires_one_number():
 def test_check_shape_and_check_true_messages():
     fails_with(lambda: check_shape("out", np.zeros((4, 3)), (3, 4)), "shape (4, 3) but should have")
     fails_with(lambda: check_true(False, "the loss should decrease"), "the loss should decrease")
+
+
+def test_no_factor_hint_for_a_ratio_of_one():
+    message = fails_with(lambda: check_close("x", X * (1 + 1e-5), X, rtol=1e-9, atol=0))
+    assert "times the expected value" not in message, message
+
+
+def test_check_call_returns_the_result_or_names_the_error_with_a_hint():
+    assert check_call("f(2)", lambda v: v + 1, 2) == 3
+    with pytest.raises(LabCheckError) as info:
+        check_call("conv(x)", lambda: np.ones(3) + np.ones(2), hint="check the output size")
+    message = str(info.value)
+    assert message.startswith("conv(x) raised ValueError: operands could not be broadcast"), message
+    assert "Hint: check the output size" in message
+    assert isinstance(info.value.__cause__, ValueError)  # the learner's traceback is kept

@@ -8,6 +8,8 @@ is wrong, what was expected and what was received, and what the likely mistake i
 All failures raise `LabCheckError`, a subclass of AssertionError, so nbgrader counts them as a
 failed test and shows the message in the learner's feedback.
 """
+import types
+
 import numpy as np
 
 
@@ -57,7 +59,7 @@ def _shape_hints(received, expected):
     if r == e[::-1] and len(e) == 2:
         hints.append("the shape is the transpose of the expected one: did you transpose a matrix "
                      "(x.T @ W instead of x @ W, or W @ x instead of x @ W)?")
-    if len(r) == len(e) - 1 and any(r == e[:i] + e[i + 1:] for i in range(len(e))):
+    if r != () and len(r) == len(e) - 1 and any(r == e[:i] + e[i + 1:] for i in range(len(e))):
         hints.append("one axis is missing: did you sum or average over an axis that should stay "
                      "(or forget keepdims=True)?")
     if len(r) == len(e) and sum(a != b for a, b in zip(r, e)) == 1 and 1 in r:
@@ -95,12 +97,15 @@ def _value_hints(received, expected, rtol, atol, batch_size):
                          f"batch size N = {batch_size} (the 1/N of the mean)?")
         elif _close(received, expected / batch_size, rtol, atol):
             hints.append(f"your result is {batch_size} times too small: did you divide by the "
-                         f"batch size N = {batch_size} twice?")
+                         f"batch size N = {batch_size} twice, or where the upstream gradient "
+                         "already holds the 1/N?")
     if not hints:
         mask = np.abs(expected) > 1e-12
         if mask.any():
             ratio = received[mask] / expected[mask]
-            if np.allclose(ratio, ratio[0], rtol=1e-6) and abs(ratio[0]) > 1e-12:
+            # (a ratio within 0.1% of 1 is a rounding difference, not a missing factor)
+            if np.allclose(ratio, ratio[0], rtol=1e-6) and abs(ratio[0]) > 1e-12 \
+                    and abs(ratio[0] - 1) >= 1e-3:
                 hints.append(f"your result is {_fmt(ratio[0])} times the expected value: a missing "
                              "or extra constant factor (such as the 2 in the derivative of x**2)?")
         offset = received - expected
@@ -180,3 +185,47 @@ def check_true(condition, message):
     """Fail with ``message`` unless ``condition`` holds."""
     if not bool(condition):
         raise LabCheckError(message)
+
+
+def check_call(name, function, *args, hint=None, **kwargs):
+    """Return ``function(*args, **kwargs)``; if the call raises, fail with a message naming the
+    call, the error and ``hint`` (what usually causes that error there).
+
+    For learners' functions that crash on a mistake (a window running past the edge of an
+    array, a shape mismatch): the bare NumPy error does not say which mistake it was. The
+    original error stays chained, so the traceback still shows the line that raised.
+    """
+    try:
+        return function(*args, **kwargs)
+    except LabCheckError:
+        raise
+    except Exception as err:  # noqa: BLE001 (any error of the learner's code is reported)
+        raise LabCheckError(f"{name} raised {type(err).__name__}: {err}"
+                            + (f"\n  Hint: {hint}" if hint else "")) from err
+
+
+# -- a copy that answer cells cannot have changed ----------------------------------------------
+# A lab's answer cells run in the same Python process as its test cells, so an answer can
+# replace these functions (checks.check_close = ...) or NumPy's comparisons (np.allclose = ...).
+# Both are captured here when the lab's setup cell first imports this module, before any answer
+# cell runs; `fresh()` rebuilds the module from them. That stops tampering from an answer cell
+# that does not know about this defence; docs/instructors.md lists what it cannot stop.
+if "_AS_IMPORTED" not in globals():  # the first import, not a copy made by fresh()
+    with open(__file__, encoding="utf-8") as _source:
+        _AS_IMPORTED = (compile(_source.read(), __file__, "exec"), dict(vars(np)), LabCheckError)
+
+
+def fresh():
+    """A new copy of this module as it was first imported, using NumPy's functions as they
+    were then. Lab test cells start with ``checks = fresh()``.
+
+    Failures still raise the one `LabCheckError` class, so ``except LabCheckError`` works.
+    """
+    code, numpy_namespace, error_class = _AS_IMPORTED
+    module = types.ModuleType(__name__, __doc__)
+    module.__dict__.update(__file__=__file__, _AS_IMPORTED=_AS_IMPORTED)
+    exec(code, module.__dict__)
+    numpy_as_imported = types.ModuleType(np.__name__, np.__doc__)
+    numpy_as_imported.__dict__.update(numpy_namespace)
+    module.np, module.LabCheckError = numpy_as_imported, error_class
+    return module
