@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 # jupyter refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help install lab test lessons labs my-labs bench clean
+.PHONY: help install lab test lessons labs my-labs bench mistakes clean
 
 help:
 	@echo "make lab      install and open the course in JupyterLab (lesson 01)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lessons  re-execute every lesson in place (after editing one)"
 	@echo "make labs     regenerate labs/ from solutions/ with nbgrader (after editing a solution)"
 	@echo "make my-labs  copy any lab you have not started into my-labs/ (never overwrites)"
+	@echo "make mistakes rewrite docs/mistakes.md: each lab's common mistakes and the message they get"
 	@echo "make bench    time training steps against PyTorch (when installed); see docs/performance.md"
 	@echo "make clean    remove the virtual environment and grading leftovers"
 
@@ -50,6 +51,9 @@ lessons: $(STAMP)
 
 labs: $(STAMP)
 	$(BIN)/nbgrader generate_assignment '*' --force
+
+mistakes: $(STAMP)
+	$(BIN)/python tools/write_mistakes_doc.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_models.py --threads 1
