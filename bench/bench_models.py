@@ -10,11 +10,11 @@ like with like on this machine. PyTorch is optional: without it only the library
 """
 import argparse
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
+from machine import machine_lines
 
 from backprop.conv import Conv2d, Flatten, MaxPool2d
 from backprop.conv_naive import conv2d_backward_naive, conv2d_forward_naive
@@ -195,17 +195,7 @@ def time_naive_gap(repeats, warmup):
 
 
 def machine_description():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return "\n".join([
-        f"- CPU: {model}, {os.cpu_count()} logical cores",
-        f"- Python {platform.python_version()}, NumPy {np.__version__}, "
-        + (f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed"),
+    return "\n".join(machine_lines(torch) + [
         f"- OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}",
     ])
 

@@ -14,12 +14,12 @@ via torch.set_num_threads). PyTorch is optional: without it only the library is 
 """
 import argparse
 import os
-import platform
 import statistics
 import time
 from contextlib import nullcontext
 
 import numpy as np
+from machine import machine_lines
 
 from backprop.layers import Linear
 from backprop.losses import mse_loss
@@ -119,17 +119,7 @@ def time_rows(repeats, warmup, thread_counts):
 
 
 def machine_description():
-    model = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return "\n".join([
-        f"- CPU: {model}, {os.cpu_count()} logical cores",
-        f"- Python {platform.python_version()}, NumPy {np.__version__}, "
-        + (f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed"),
+    return "\n".join(machine_lines(torch) + [
         "- threads set with " + ("threadpoolctl (NumPy's BLAS)" if threadpool_limits
                                  else "(threadpoolctl missing: NumPy at its default)")
         + (" and torch.set_num_threads" if torch is not None else ""),

@@ -231,3 +231,19 @@ def partition_lines(source, markers):
         else:
             (inside if inside_region else outside).append(line)
     return inside, outside
+
+
+REGENERATE = "Regenerate with `make labs` and stage the result (`git add labs/`)."
+
+
+def committed_lab_or_fail(lab_notebook):
+    """The committed release of ``lab/name.ipynb``, or a test failure that says how to fix it."""
+    import pytest
+
+    try:
+        release = committed_lab_notebook(lab_notebook)
+    except ValueError as err:  # nbformat's NotJSONError is a ValueError
+        pytest.fail(f"labs/{lab_notebook} is not a readable notebook ({err}). {REGENERATE}")
+    if release is None:
+        pytest.fail(f"labs/{lab_notebook} does not exist. {REGENERATE}")
+    return release

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 import nbformat
 import pytest
 
-from notebooks import (LABS_DIR, committed_lab_notebook, cell_error, error_name,
+from notebooks import (LABS_DIR, REGENERATE, cell_error, committed_lab_or_fail, error_name,
                        execute_notebooks, graded_test_cells, lab_notebooks, nbgrader_meta,
                        source_path)
 
-REGENERATE = "Regenerate the release with `make labs` (and `git add labs/`)."
 # Errors in a release that mean the lab itself is broken, not merely unanswered.
 BROKEN_LAB_ERRORS = {"SyntaxError", "IndentationError", "TabError", "ImportError",
                      "ModuleNotFoundError", "KeyboardInterrupt"}  # KeyboardInterrupt: timeout
@@ -31,12 +30,7 @@ class ExecutedLab:
 def executed(request):
     """The lab's solution and committed release, executed once per test session."""
     name = request.param
-    try:
-        release = committed_lab_notebook(name)
-    except ValueError as err:  # nbformat's NotJSONError is a ValueError
-        pytest.fail(f"labs/{name} is not a readable notebook ({err}). {REGENERATE}")
-    if release is None:
-        pytest.fail(f"labs/{name} does not exist. {REGENERATE}")
+    release = committed_lab_or_fail(name)
     source = source_path(name)
     release_dir = LABS_DIR / name.split("/")[0]
     solution_run, release_run = execute_notebooks([

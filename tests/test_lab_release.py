@@ -9,14 +9,13 @@ import json
 import nbformat
 import pytest
 
-from notebooks import (HIDDEN_MARKERS, LABS_DIR, MARK_SCHEME_MARKERS, SOLUTION_MARKERS,
-                       committed_lab_notebook, committed_release_files, generate_releases,
+from notebooks import (HIDDEN_MARKERS, LABS_DIR, MARK_SCHEME_MARKERS, REGENERATE, SOLUTION_MARKERS,
+                       committed_lab_or_fail, committed_release_files, generate_releases,
                        lab_names, lab_notebooks, nbgrader_meta, partition_lines, release_names,
                        source_path, working_tree_files)
 
 LABS = lab_names()
 LAB_NOTEBOOKS = lab_notebooks()
-REGENERATE = "Regenerate with `make labs` and stage the result (`git add labs/`)."
 # Lines nbgrader itself writes into a release in place of a solution.
 STUB_LINES = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
 
@@ -102,20 +101,10 @@ def _secret_lines(nb, markers, whole_cell_if):
     return secret - public - STUB_LINES - {""}
 
 
-def _release_or_fail(lab_notebook):
-    try:
-        release = committed_lab_notebook(lab_notebook)
-    except ValueError as err:  # nbformat's NotJSONError is a ValueError
-        pytest.fail(f"labs/{lab_notebook} is not a readable notebook ({err}). {REGENERATE}")
-    if release is None:
-        pytest.fail(f"labs/{lab_notebook} does not exist. {REGENERATE}")
-    return release
-
-
 @pytest.mark.parametrize("lab_notebook", LAB_NOTEBOOKS)
 def test_release_contains_no_solution_code(lab_notebook):
     source = nbformat.read(source_path(lab_notebook), as_version=4)
-    release = _release_or_fail(lab_notebook)
+    release = committed_lab_or_fail(lab_notebook)
     secret = _secret_lines(source, SOLUTION_MARKERS, lambda c: nbgrader_meta(c).get("solution"))
     for cell in release.cells:
         leaked = [line for line in cell.source.splitlines() if line.strip() in secret]
@@ -133,7 +122,7 @@ def test_release_contains_no_solution_code(lab_notebook):
 @pytest.mark.parametrize("lab_notebook", LAB_NOTEBOOKS)
 def test_release_contains_no_hidden_test(lab_notebook):
     source = nbformat.read(source_path(lab_notebook), as_version=4)
-    release = _release_or_fail(lab_notebook)
+    release = committed_lab_or_fail(lab_notebook)
     secret = _secret_lines(source, HIDDEN_MARKERS, lambda cell: False)
     for cell in release.cells:
         leaked = [line for line in cell.source.splitlines() if line.strip() in secret]
