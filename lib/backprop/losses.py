@@ -46,10 +46,10 @@ def _check_labels(name, labels, n, num_classes):
         )
     if labels.shape != (n,):
         raise ValueError(f"{name}: expected labels of shape ({n},), got {labels.shape}")
-    bad = (labels < 0) | (labels >= num_classes)
-    if bad.any():
+    if n and (labels.min() < 0 or labels.max() >= num_classes):
+        first_bad = labels[(labels < 0) | (labels >= num_classes)][0]
         raise ValueError(
-            f"{name}: label {int(labels[bad][0])} is outside the {num_classes} classes "
+            f"{name}: label {int(first_bad)} is outside the {num_classes} classes "
             f"(valid labels are 0..{num_classes - 1})"
         )
     return labels
@@ -67,15 +67,20 @@ def softmax_cross_entropy(logits, labels):
         raise ValueError(
             f"softmax_cross_entropy: expected logits of shape (N, C), got {logits.shape}"
         )
-    _check_finite("softmax_cross_entropy(logits)", logits)
     n, num_classes = logits.shape
     labels = _check_labels("softmax_cross_entropy", labels, n, num_classes)
-    log_probs = F.log_softmax(logits, axis=1)
+    # log-softmax with the max subtracted, keeping exp(shifted) for the gradient (one exp).
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp_shifted = np.exp(shifted)
+    sums = exp_shifted.sum(axis=1, keepdims=True)
     rows = np.arange(n)
-    loss = -log_probs[rows, labels].mean()
-    dlogits = np.exp(log_probs)
+    loss = np.log(sums[:, 0]).mean() - shifted[rows, labels].mean()
+    if not np.isfinite(loss):  # NaN or inf somewhere in the logits: say where
+        _check_finite("softmax_cross_entropy(logits)", logits)
+    dlogits = exp_shifted / sums
     dlogits[rows, labels] -= 1
-    return float(loss), dlogits / n
+    dlogits /= n
+    return float(loss), dlogits
 
 
 def binary_cross_entropy_with_logits(logits, targets):
