@@ -274,3 +274,16 @@ def test_eigenvalue_arguments_are_checked():
         top_hessian_eigenvalues(model, mse_loss, X, Y, k=6)
     with pytest.raises(ValueError, match="which must be 'largest' or 'smallest'"):
         top_hessian_eigenvalues(model, mse_loss, X, Y, which="middle")
+
+
+def test_an_inconsistent_hessian_is_an_error_not_an_answer(monkeypatch):
+    """A non-smooth loss (ReLU kinks) makes the finite-difference Hessian asymmetric; the
+    estimates then cross, and the function says so instead of returning them."""
+    from backprop import landscape
+
+    model = Linear(2, 1, rng=np.random.default_rng(0))
+    X, y = np.ones((3, 2)), np.zeros((3, 1))
+    fake = ((np.array([0.01]), None), (np.array([97.0]), None))  # (largest, smallest) swapped
+    monkeypatch.setattr(landscape, "_hessian_eigen", lambda *args: fake)
+    with pytest.raises(ValueError, match=r"smallest eigenvalue estimate \(97\) lies above"):
+        landscape.hessian_extreme_eigenvalues(model, mse_loss, X, y)

@@ -432,3 +432,12 @@ def test_sequence_cross_entropy_and_clipping_agree_with_pytorch():
     assert clip_grad_norm(model, 0.5) == pytest.approx(expected, rel=1e-12)
     for tp, (_, _, g) in zip(params, model.named_parameters()):
         np.testing.assert_allclose(g, tp.grad.numpy(), rtol=1e-5)  # PyTorch adds 1e-6 to the norm
+
+
+def test_the_whole_recurrent_toolbox_imports_from_backprop_rnn():
+    from backprop import gated, sequence
+    from backprop.rnn import GRU, LSTM, Embedding, TemporalLinear, clip_grad_norm
+
+    assert LSTM is gated.LSTM and GRU is gated.GRU
+    assert Embedding is sequence.Embedding and TemporalLinear is sequence.TemporalLinear
+    assert clip_grad_norm is sequence.clip_grad_norm

@@ -5,7 +5,10 @@ of ``model.params``) and evaluates the FULL-BATCH loss ``loss_fn(model.forward(X
 evaluation mode (dropout off), so the loss is a deterministic function of the parameters.
 Each call puts the original parameters and train/eval mode back when it returns (the model's
 ``grads`` are overwritten, though). Use float64 models: curvature comes from differences of
-gradients, which float32 rounding would swamp.
+gradients, which float32 rounding would swamp. Curvature also needs a smooth loss: in a ReLU
+network a step of ``eps`` moves some units across their kink, the finite-difference Hessian is
+not symmetric and its eigenvalues are meaningless (`hessian_extreme_eigenvalues` then raises).
+Measure curvature on tanh or sigmoid networks.
 """
 from contextlib import contextmanager
 
@@ -293,7 +296,15 @@ def hessian_extreme_eigenvalues(model, loss_fn, X, y, *, iters=100, tol=1e-6, rn
             lambda v: _hvp(model, loss_fn, X, y, theta, v, eps), len(theta), rng, iters, tol,
             1, 1,
         )
-    return float(smallest[0]), float(largest[0])
+    lambda_min, lambda_max = float(smallest[0]), float(largest[0])
+    if lambda_min > lambda_max + 1e-6 * max(1.0, abs(lambda_max)):
+        raise ValueError(
+            f"hessian_extreme_eigenvalues: the smallest eigenvalue estimate ({lambda_min:.3g}) "
+            f"lies above the largest ({lambda_max:.3g}), so the finite-difference Hessian is not "
+            "a symmetric matrix here: the loss is not smooth at this point (ReLU units at their "
+            "kink). Use a tanh or sigmoid network to measure curvature."
+        )
+    return lambda_min, lambda_max
 
 
 def classify_critical_point(model, loss_fn, X, y, *, grad_tol=1e-5, curvature_tol=1e-5,

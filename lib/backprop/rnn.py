@@ -12,8 +12,10 @@ matrix product each after it. Inside, the layers keep time-major ``(T, N, ...)``
 step's slice is one contiguous block; ``forward`` returns ``(N, T, H)`` as a transposed view.
 
 `rnn_step_forward` / `rnn_step_backward` say the same thing for a single step (the version a lab
-asks you to write); `RNN` is the fast layer. LSTM and GRU are in `backprop.gated`; embeddings,
+asks you to write); `RNN` is the fast layer. LSTM and GRU live in `backprop.gated`; embeddings,
 per-time-step linear layers, the sequence loss and gradient clipping in `backprop.sequence`.
+All of them can be imported from here too (``from backprop.rnn import LSTM, clip_grad_norm``),
+the names the recurrent-network part of the course promises.
 """
 import numpy as np
 
@@ -185,3 +187,18 @@ class RNN(RecurrentLayer):
         self.dh0 = dh_carry if has_h0 else None
         h_prev = np.concatenate([h_start[None], h[:-1]])
         return self._weight_grads(x_rows, h_prev, da, da)
+
+
+# The recurrent toolbox under one name. `backprop.gated` builds on RecurrentLayer above, so its
+# layers are looked up on first use (PEP 562) rather than imported here, which would be circular.
+from .sequence import (Embedding, TemporalLinear, TimeDistributed,  # noqa: E402
+                       clip_grad_norm, sequence_cross_entropy)
+
+_GATED = ("LSTM", "GRU")
+
+
+def __getattr__(name):
+    if name in _GATED:
+        from . import gated
+        return getattr(gated, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
