@@ -14,7 +14,7 @@ import statistics
 import time
 
 import numpy as np
-from machine import machine_lines
+from machine import emit_report, machine_lines
 
 from backprop.conv import Conv2d, Flatten, MaxPool2d
 from backprop.conv_naive import conv2d_backward_naive, conv2d_forward_naive
@@ -245,10 +245,7 @@ def main(argv=None):
                         help="thread budgets to compare (default: 1 and the number of cores)")
     args = parser.parse_args(argv)
     text = report(args.repeats, args.warmup, args.threads)
-    print(text, end="")
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
+    emit_report(text, args.output)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 from contextlib import nullcontext
 
 import numpy as np
-from machine import machine_lines
+from machine import emit_report, machine_lines
 
 from backprop.layers import Linear
 from backprop.losses import mse_loss
@@ -161,10 +161,7 @@ def main(argv=None):
                              "on a busy machine more threads than idle cores only measure waiting")
     args = parser.parse_args(argv)
     text = report(args.repeats, args.warmup, [int(n) for n in args.threads.split(",")])
-    print(text, end="")
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
+    emit_report(text, args.output)
 
 
 if __name__ == "__main__":

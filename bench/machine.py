@@ -1,4 +1,4 @@
-"""What the benchmarks ran on, for the tables they print (shared by bench_*.py)."""
+"""What the benchmarks share (bench_*.py): the machine they ran on, and how a report goes out."""
 import os
 import platform
 
@@ -19,3 +19,11 @@ def machine_lines(torch=None):
         f"- Python {platform.python_version()}, NumPy {np.__version__}, "
         + (f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed"),
     ]
+
+
+def emit_report(text, output=None):
+    """Print the Markdown report and, when `output` names a file, write it there too."""
+    print(text, end="")
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
