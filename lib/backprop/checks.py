@@ -6,8 +6,15 @@ is wrong, what was expected and what was received, and what the likely mistake i
       Hint: every entry has the opposite sign: did you flip a sign (x - y instead of y - x)?
 
 All failures raise `LabCheckError`, a subclass of AssertionError, so nbgrader counts them as a
-failed test and shows the message in the learner's feedback.
+failed test and shows the message in the learner's feedback. In a notebook, a failed check shows
+only its message (no traceback through the test code), and a block of checks run under
+`report(name)` prints one line when all pass (``✓ sigmoid: 4 checks passed``).
+
+Each lab's visible checks live in `backprop.labchecks.<lab>`; a test cell gets an untouched copy
+with ``fresh("lab04")`` and calls one function, ``lab.check_linear_backward(linear_backward)``.
 """
+import contextlib
+import pathlib
 import types
 
 import numpy as np
@@ -17,11 +24,46 @@ class LabCheckError(AssertionError):
     """A lab check failed; the message says what and, when it can tell, why."""
 
 
+# Below this, a number in a message is round-off (its digits differ between machines and BLAS
+# builds), so it is printed as 0.
+ROUND_OFF = 1e-12
+
+
 def _fmt(value):
     value = float(value)
-    if value == 0 or 1e-4 <= abs(value) < 1e5:
+    if abs(value) < ROUND_OFF:
+        return "0"
+    if 1e-4 <= abs(value) < 1e5:
         return f"{value:.6g}"
     return f"{value:.4e}"
+
+
+def format_number(value):
+    """A number as a message shows it: 6 significant digits, and 0 for round-off (|x| < 1e-12),
+    so the same message reads the same on every machine."""
+    return _fmt(value)
+
+
+def format_values(values):
+    """A short list of numbers as a message shows it, e.g. ``[-2, -1, 0, 0]``."""
+    return "[" + ", ".join(_fmt(v) for v in np.ravel(np.asarray(values, dtype=float))) + "]"
+
+
+# -- counting passed checks, for one line of feedback -----------------------------------------
+_passed = [0]
+
+
+def _count():
+    _passed[0] += 1
+
+
+@contextlib.contextmanager
+def report(name):
+    """Run a block of checks; when none fails, print ``✓ name: N checks passed``."""
+    start = _passed[0]
+    yield
+    n = _passed[0] - start
+    print(f"\u2713 {name}: {n} check{'' if n == 1 else 's'} passed")
 
 
 def _index(idx):
@@ -133,6 +175,7 @@ def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=No
             + "".join(f"\n  Hint: {h}" for h in hints)
         )
     if np.allclose(received, expected, rtol=rtol, atol=atol, equal_nan=False):
+        _count()
         return
     bad = ~np.isclose(received, expected, rtol=rtol, atol=atol)
     err = np.where(bad, np.abs(np.nan_to_num(received, nan=np.inf) - expected), 0.0)
@@ -166,7 +209,7 @@ def check_scalar(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=N
             "Hint: did you forget to sum or average (np.mean / np.sum)?"
         )
     check_close(name, arr.reshape(()), expected, rtol=rtol, atol=atol, batch_size=batch_size,
-                mistakes=mistakes)
+                mistakes=mistakes)  # (counts as one check)
 
 
 def check_shape(name, received, expected_shape):
@@ -179,12 +222,14 @@ def check_shape(name, received, expected_shape):
             f"{name} has shape {arr.shape} but should have shape {expected_shape}."
             + "".join(f"\n  Hint: {h}" for h in hints)
         )
+    _count()
 
 
 def check_true(condition, message):
     """Fail with ``message`` unless ``condition`` holds."""
     if not bool(condition):
         raise LabCheckError(message)
+    _count()
 
 
 def check_call(name, function, *args, hint=None, **kwargs):
@@ -207,25 +252,76 @@ def check_call(name, function, *args, hint=None, **kwargs):
 # -- a copy that answer cells cannot have changed ----------------------------------------------
 # A lab's answer cells run in the same Python process as its test cells, so an answer can
 # replace these functions (checks.check_close = ...) or NumPy's comparisons (np.allclose = ...).
-# Both are captured here when the lab's setup cell first imports this module, before any answer
-# cell runs; `fresh()` rebuilds the module from them. That stops tampering from an answer cell
-# that does not know about this defence; docs/instructors.md lists what it cannot stop.
-if "_AS_IMPORTED" not in globals():  # the first import, not a copy made by fresh()
-    with open(__file__, encoding="utf-8") as _source:
-        _AS_IMPORTED = (compile(_source.read(), __file__, "exec"), dict(vars(np)), LabCheckError)
+# This module, `backprop.gradcheck` and every lab's checks (`backprop.labchecks.<lab>`) are
+# compiled from their files when the lab's setup cell first imports this module, before any
+# answer cell runs, and NumPy's namespace is copied; `fresh()` rebuilds modules from them. That
+# stops tampering from an answer cell that does not know about this defence;
+# docs/instructors.md lists what it cannot stop.
+_HERE = pathlib.Path(__file__).resolve().parent
 
 
-def fresh():
-    """A new copy of this module as it was first imported, using NumPy's functions as they
-    were then. Lab test cells start with ``checks = fresh()``.
+def _compiled(path):
+    return compile(path.read_text(encoding="utf-8"), str(path), "exec")
+
+
+_FIRST_IMPORT = "_AS_IMPORTED" not in globals()  # not a copy made by fresh()
+if _FIRST_IMPORT:
+    from . import gradcheck as _gradcheck  # noqa: F401 (imported, so its dataclasses resolve)
+
+    _AS_IMPORTED = types.SimpleNamespace(
+        checks=_compiled(_HERE / "checks.py"), gradcheck=_compiled(_HERE / "gradcheck.py"),
+        labs={path.stem: _compiled(path) for path in sorted((_HERE / "labchecks").glob("lab*.py"))},
+        numpy=dict(vars(np)), error_class=LabCheckError)
+
+
+def _module(name, code, **names):
+    module = types.ModuleType(name)
+    module.__dict__.update(__file__=code.co_filename, _AS_IMPORTED=_AS_IMPORTED)
+    exec(code, module.__dict__)
+    module.__dict__.update(names)  # functions look their globals up when they run
+    return module
+
+
+def fresh(lab=None):
+    """A new copy, as first imported and using NumPy's functions as they were then, of this
+    module (``fresh()``) or of a lab's checks (``fresh("lab04")``: `backprop.labchecks.lab04`,
+    which then uses fresh copies of this module and of `backprop.gradcheck`).
+    Lab test cells start with one of these.
 
     Failures still raise the one `LabCheckError` class, so ``except LabCheckError`` works.
     """
-    code, numpy_namespace, error_class = _AS_IMPORTED
-    module = types.ModuleType(__name__, __doc__)
-    module.__dict__.update(__file__=__file__, _AS_IMPORTED=_AS_IMPORTED)
-    exec(code, module.__dict__)
     numpy_as_imported = types.ModuleType(np.__name__, np.__doc__)
-    numpy_as_imported.__dict__.update(numpy_namespace)
-    module.np, module.LabCheckError = numpy_as_imported, error_class
-    return module
+    numpy_as_imported.__dict__.update(_AS_IMPORTED.numpy)
+    checks = _module(__name__, _AS_IMPORTED.checks, np=numpy_as_imported,
+                     LabCheckError=_AS_IMPORTED.error_class)
+    if lab is None:
+        return checks
+    if lab not in _AS_IMPORTED.labs:
+        raise ValueError(f"fresh: no lab checks named {lab!r}; there are "
+                         f"{sorted(_AS_IMPORTED.labs)}")
+    gradcheck = _module("backprop.gradcheck", _AS_IMPORTED.gradcheck, np=numpy_as_imported)
+    return _module(f"backprop.labchecks.{lab}", _AS_IMPORTED.labs[lab], np=numpy_as_imported,
+                   checks=checks, gradcheck=gradcheck)
+
+
+# -- in a notebook, a failed check shows its message, not a traceback ----------------------------
+def _show_message_only(shell, etype, value, tb, tb_offset=None):
+    """IPython handler for LabCheckError: the message is the whole report (the test code and
+    the checks' internals around it would only hide it, and can show hidden tests)."""
+    lines = [f"\u2717 {etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, lines)  # an error output, so the cell counts as failed
+    return lines
+
+
+def _install_notebook_display():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "_showtraceback"):
+        shell.set_custom_exc((_AS_IMPORTED.error_class,), _show_message_only)
+
+
+if _FIRST_IMPORT:
+    _install_notebook_display()
