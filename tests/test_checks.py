@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from backprop import checks
+
 from backprop.checks import (LabCheckError, check_call, check_close, check_scalar, check_shape,
                              check_true)
 
@@ -100,3 +102,32 @@ def test_check_call_returns_the_result_or_names_the_error_with_a_hint():
     assert message.startswith("conv(x) raised ValueError: operands could not be broadcast"), message
     assert "Hint: check the output size" in message
     assert isinstance(info.value.__cause__, ValueError)  # the learner's traceback is kept
+
+
+def test_round_off_prints_as_zero_so_messages_read_the_same_everywhere():
+    assert checks.format_values([-2.0, -1.0, -4.22e-17, 1.39e-16]) == "[-2, -1, 0, 0]"
+    assert checks.format_number(-1.39e-16) == "0"
+    assert checks.format_number(0.000123) == "0.000123"
+    assert checks.format_number(3.2e-9) == "3.2000e-09"
+    with pytest.raises(checks.LabCheckError, match=r"x\[0\] is 0 but should be 1 "):
+        checks.check_close("x", [1e-17], [1.0])
+
+
+def test_report_prints_one_line_counting_the_checks_that_passed(capsys):
+    with checks.report("sigmoid"):
+        checks.check_close("a", [1.0], [1.0])
+        checks.check_scalar("b", 2.0, 2.0)
+        checks.check_shape("c", np.zeros((2, 3)), (2, 3))
+        checks.check_true(True, "never shown")
+    assert capsys.readouterr().out == "\u2713 sigmoid: 4 checks passed\n"
+    with checks.report("one"):
+        checks.check_true(True, "never shown")
+    assert capsys.readouterr().out == "\u2713 one: 1 check passed\n"
+
+
+def test_report_prints_nothing_when_a_check_fails(capsys):
+    with pytest.raises(checks.LabCheckError):
+        with checks.report("sigmoid"):
+            checks.check_true(True, "passes")
+            checks.check_true(False, "fails")
+    assert capsys.readouterr().out == ""

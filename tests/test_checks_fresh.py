@@ -55,3 +55,30 @@ def test_a_fresh_copy_is_new_each_time_and_leaves_the_module_alone():
     with pytest.raises(LabCheckError):
         second.check_close("x", np.zeros(3), np.ones(3))
     assert backprop.checks.check_close is not never_fail
+
+
+# -- a lab's checks (backprop.labchecks.<lab>) -------------------------------------------------
+def test_every_lab_checks_module_is_captured_at_the_first_import():
+    from notebooks import lab_names
+    labs = {lab.split("_")[0] for lab in lab_names()}
+    assert labs <= set(backprop.checks._AS_IMPORTED.labs), "a lab's checks are not captured"
+
+
+def test_fresh_lab_checks_use_fresh_checks_numpy_and_gradcheck(monkeypatch):
+    import backprop.gradcheck
+    lab = sorted(backprop.checks._AS_IMPORTED.labs)[0]
+    monkeypatch.setattr(backprop.checks, "check_close", never_fail)
+    monkeypatch.setattr(backprop.gradcheck, "numerical_gradient", never_fail)
+    monkeypatch.setattr(np, "allclose", lambda *args, **kwargs: True)
+    module = fresh(lab)
+    assert module.__name__ == f"backprop.labchecks.{lab}"
+    assert module.checks is not backprop.checks and module.gradcheck is not backprop.gradcheck
+    assert module.np is not np and module.np.allclose is not np.allclose
+    assert module.gradcheck.numerical_gradient is not never_fail
+    with pytest.raises(LabCheckError):
+        module.checks.check_close("x", np.zeros(3), np.ones(3))
+
+
+def test_fresh_names_the_labs_it_knows():
+    with pytest.raises(ValueError, match=r"no lab checks named 'lab00'.*lab01"):
+        fresh("lab00")

@@ -38,7 +38,8 @@ class Mistake:
     code: the wrong answer cell (its whole source), or ``(old, new)`` or a list of such
         pairs: substrings of the solution's answer cell replaced, each found exactly once.
     hint: a substring of the message the learner should see; None when the checks catch the
-        mistake without naming it (allowed for at most one mistake in five).
+        mistake without naming it (allowed for at most one mistake in ten: 90% must be named by a
+        visible check).
     """
     name: str
     answer: str
@@ -93,6 +94,11 @@ class Outcome:
     def named(self):
         return self.mistake.hint is not None and self.shown is not None \
             and self.mistake.hint in self.shown.message
+
+    @property
+    def named_visibly(self):
+        """Named by a check the learner runs while working, not only by the hidden tests."""
+        return self.named and self.shown.visible
 
     @property
     def shown(self):
@@ -221,7 +227,10 @@ async def _run_lab(lab, mistakes, timeout):
     outcomes, baseline = [], {}
     async with client.async_setup_kernel():
         # Plain tracebacks: still say which line raised, and cost a tenth of the default.
-        await client.async_execute_cell(nbformat.v4.new_code_cell("%xmode Plain"), 0)
+        # A failed check shows only its message in a notebook; here the traceback is kept, to
+        # tell a visible check from a hidden one (the handler is installed by the first import).
+        await client.async_execute_cell(nbformat.v4.new_code_cell(
+            "%xmode Plain\nimport backprop.checks\nget_ipython().set_custom_exc((), None)"), 0)
         for i, cell, kind in code:  # the solution, up to its last test and without the demos
             if kind == "test" and (found := await failure(i, cell)):
                 baseline[found.grade_id] = found.message
