@@ -63,4 +63,28 @@ MISTAKES = [
     Mistake("predict: returns the labels as floats", "predict",
             ("axis=1)", "axis=1).astype(float)"),
             hint="predict should return integer labels"),
+    Mistake("tanh: exp(+2|x|), the sign of the exponent flipped", "tanh",
+            ("np.exp(-2 * np.abs(x))", "np.exp(2 * np.abs(x))"),
+            hint="that is tanh(-x)"),
+    Mistake("dense_forward: a Python loop over rows and columns instead of one product",
+            "dense_forward",
+            ("return x @ W + b",
+             "out = np.empty((x.shape[0], W.shape[1]))\n"
+             "    for n in range(x.shape[0]):\n"
+             "        for m in range(W.shape[1]):\n"
+             "            out[n, m] = sum(x[n, d] * W[d, m] for d in range(W.shape[0])) + b[m]\n"
+             "    return out"),
+            hint="vectorize"),
+    Mistake("build_and_train: W1 and W2 taken from the wrong layers", "build_and_train",
+            [('"W1": weights["0.W"]', '"W1": weights["2.W"]'),
+             ('"W2": weights["2.W"]', '"W2": weights["0.W"]')],
+            hint='params["W1"] has shape'),
+    Mistake("build_and_train: hardly trained (one epoch at a tiny learning rate)",
+            "build_and_train",
+            [("lr=0.1, momentum=0.9", "lr=0.001"), ("epochs=20", "epochs=1")],
+            hint="train long enough"),
+    Mistake("build_and_train: returns the untrained starting weights", "build_and_train",
+            ("    train.fit(model, losses.softmax_cross_entropy, optimizer, X_train, y_train, epochs=20,\n"
+             "              rng=np.random.default_rng(1), progress=False)\n", ""),
+            hint="train long enough"),
 ]
