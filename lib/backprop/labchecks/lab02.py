@@ -1,0 +1,276 @@
+"""Visible checks of lab 02 (losses): MSE, softmax, softmax cross-entropy, binary cross-entropy
+with logits, and softmax regression trained with the learner's own loss gradient.
+
+Every gradient is compared with a centred finite difference of the course library's loss (an
+independent measurement: it needs only loss values), and every loss with the library's value.
+The wrong values of the usual mistakes are computed here, out of the learner's sight.
+"""
+import time
+
+import numpy as np
+
+from backprop import checks, data, functional, gradcheck, losses
+
+# The held-out target of the build-and-train part (the solution reaches 0.952).
+DIGITS_TARGET = 0.93
+TRAIN_SECONDS = 20.0  # far above the fraction of a second full-batch training takes
+PAIR = "{name} should return a pair (loss, gradient), got {kind}."
+IN_PLACE = "{name} changed {what} in place: compute new arrays instead."
+
+
+def _strict(function, *args):
+    """``(result, None)``, or ``(None, error)`` when an overflow, 0/0 or log(0) warning fires."""
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        try:
+            return function(*args), None
+        except FloatingPointError as err:
+            return None, err
+
+
+def _pair(name, function, *args):
+    """Call a loss with copies of its inputs kept; check it returns a pair and changes nothing."""
+    before = [np.array(a, copy=True) for a in args]
+    result = checks.check_call(name, function, *args)
+    checks.check_true(all(np.array_equal(a, b) for a, b in zip(args, before)),
+                      IN_PLACE.format(name=name, what="its input arrays"))
+    checks.check_true(isinstance(result, tuple) and len(result) == 2,
+                      PAIR.format(name=name, kind=type(result).__name__))
+    return result
+
+
+def _numeric(loss_fn, x, *rest):
+    """Finite-difference gradient of the library's loss_fn(x, *rest)[0] with respect to x."""
+    return gradcheck.numerical_gradient(lambda v: loss_fn(v, *rest)[0], np.array(x, copy=True))
+
+
+def check_mse_loss(mse_loss):
+    """Loss against the library, gradient against finite differences, shapes (N, K) and (N,)."""
+    with checks.report("mse_loss"):
+        rng = np.random.default_rng(20)
+        for shape in [(5, 3), (4,)]:
+            pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
+            loss, dpred = _pair("mse_loss", mse_loss, pred, target)
+            diff, M, N = pred - target, pred.size, len(pred)
+            per_row = {} if M == N else {
+                f"divide by the number of entries pred.size ({M}), not the number of rows "
+                f"len(pred) ({N})": np.sum(diff ** 2) / N}
+            checks.check_scalar(f"loss for pred of shape {shape}", loss,
+                                losses.mse_loss(pred, target)[0], mistakes={
+                "you summed the squared errors: the MSE is their mean": np.sum(diff ** 2),
+                "square every difference first, then average (not the square of the mean)":
+                    np.mean(diff) ** 2, **per_row})
+            per_row = {} if M == N else {
+                f"divide by the number of entries pred.size ({M}), not the number of rows "
+                f"len(pred) ({N})": 2 * diff / N}
+            checks.check_close(f"dpred for pred of shape {shape}", dpred,
+                               _numeric(losses.mse_loss, pred, target), mistakes={
+                "the derivative of a square brings down a factor: you left out the 2":
+                    diff / M,
+                "you forgot the 1/M of the mean (M = pred.size entries)": 2 * diff,
+                "dpred has the opposite sign: a prediction above its target must get a "
+                "positive gradient (so that a step against it lowers the prediction)":
+                    -2 * diff / M, **per_row})
+
+
+def check_softmax(softmax):
+    """softmax against the library's, rows that sum to 1, no overflow, each row its own max."""
+    with checks.report("softmax"):
+        rng = np.random.default_rng(21)
+        logits = 3 * rng.standard_normal((4, 4))   # square, so a wrong axis still fits
+        before = logits.copy()
+        probs = checks.check_call("softmax(logits)", softmax, logits)
+        checks.check_true(np.array_equal(logits, before), IN_PLACE.format(
+            name="softmax", what="logits (logits -= ...)"))
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        wrong_shift = np.exp(logits - logits.max(axis=1))
+        checks.check_close("softmax(logits)", probs, functional.softmax(logits, axis=1),
+                           mistakes={
+            "normalize each row (axis=1), not each column (axis=0)":
+                e / e.sum(axis=0, keepdims=True),
+            "normalize each row separately, not by the sum over the whole array": e / e.sum(),
+            "use keepdims=True: a row sum of shape (N,) broadcasts along the wrong axis":
+                e / e.sum(axis=1),
+            "use keepdims=True when you subtract the row maximum: a maximum of shape (N,) "
+            "broadcasts along the wrong axis":
+                wrong_shift / wrong_shift.sum(axis=1, keepdims=True)})
+        wide = rng.standard_normal((3, 7))
+        probs = checks.check_call("softmax(logits)", softmax, wide)
+        checks.check_close("the row sums of softmax(logits) for logits (3, 7)",
+                           np.sum(probs, axis=1), np.ones(3))
+        big = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -1000.0]])
+        probs, problem = _strict(softmax, big)
+        checks.check_true(problem is None, f"softmax(big logits) raised '{problem}'. Hint: "
+                          "subtract each row's maximum before np.exp, so that no exponent is "
+                          "larger than 0.")
+        checks.check_close("softmax(big logits)", probs, functional.softmax(big, axis=1))
+        rows = np.array([[1000.0, 999.0], [-1000.0, -1001.0]])
+        probs, problem = _strict(softmax, rows)
+        checks.check_true(problem is None, f"softmax raised '{problem}' on rows [1000, 999] "
+                          "and [-1000, -1001]. Hint: subtract each row's maximum, not the "
+                          "maximum of the whole array (the second row then underflows to 0 / 0).")
+        checks.check_close("softmax of rows [1000, 999] and [-1000, -1001]", probs,
+                           functional.softmax(rows, axis=1))
+
+
+def _ce_case(rng, N=6, C=5):
+    return 2 * rng.standard_normal((N, C)), rng.integers(0, C, size=N)
+
+
+def check_softmax_ce_loss(softmax_cross_entropy):
+    """The loss against the library's, for ordinary and for +-1000 logits."""
+    with checks.report("softmax_cross_entropy (loss)"):
+        logits, labels = _ce_case(np.random.default_rng(22))
+        N, C = logits.shape
+        loss, _ = _pair("softmax_cross_entropy", softmax_cross_entropy, logits, labels)
+        expected = losses.softmax_cross_entropy(logits, labels)[0]
+        log_probs = functional.log_softmax(logits, axis=1)
+        checks.check_scalar("loss", loss, expected, batch_size=N, mistakes={
+            "the loss is the mean over the batch, not the sum: divide by N": N * expected,
+            "cross-entropy is MINUS the mean log-probability (it is never negative)":
+                -expected,
+            "np.mean over the (N, C) array divides by N*C: pick the true class of each row "
+            "first, then average those N numbers": expected / C,
+            "use the log-probability of the true class labels[n], not of the predicted class":
+                -log_probs.max(axis=1).mean()})
+        big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
+        result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
+        checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
+                          f"'{problem}'. Hint: never take np.log of a probability: work with "
+                          "log-probabilities computed from the logits with the row maximum "
+                          "subtracted, as in Lesson 02 (instead of np.log(softmax(z))).")
+        checks.check_scalar("loss for logits [[1000, 0, -1000], [0, 1000, -1000]]",
+                            result[0], 1000.0)
+
+
+def check_softmax_ce_grad(softmax_cross_entropy):
+    """dlogits against a finite difference of the loss, for a non-square batch and +-1000."""
+    with checks.report("softmax_cross_entropy (gradient)"):
+        logits, labels = _ce_case(np.random.default_rng(23))
+        N, C = logits.shape
+        _, dlogits = _pair("softmax_cross_entropy", softmax_cross_entropy, logits, labels)
+        P, Y = functional.softmax(logits, axis=1), np.eye(C)[labels]
+        checks.check_close("dlogits", dlogits,
+                           _numeric(losses.softmax_cross_entropy, logits, labels),
+                           batch_size=N, mistakes={
+            "you forgot the 1/N of the mean over the batch": P - Y,
+            "you left out the labels' part of the gradient: subtract the one-hot labels":
+                P / N,
+            "dlogits has the opposite sign: raising the true class's logit must lower the "
+            "loss, so its gradient is negative": (Y - P) / N,
+            "subtract 1 only at the true class of each row, [np.arange(N), labels]":
+                (P - 1) / N,
+            "divide by the batch size N only, not by N * C": (P - Y) / (N * C)})
+        big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
+        result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
+        checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
+                          f"'{problem}'. Hint: subtract each row's maximum before np.exp.")
+        checks.check_close("dlogits for logits [[1000, 0, -1000], [0, 1000, -1000]]",
+                           result[1], losses.softmax_cross_entropy(big, np.array([2, 1]))[1],
+                           batch_size=2)
+
+
+def _bce_case(rng):
+    z = 2 * rng.standard_normal((4, 3))
+    return z, rng.integers(0, 2, size=(4, 3)).astype(float)
+
+
+Z_BIG = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
+T_BIG = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+
+
+def check_bce_loss(binary_cross_entropy_with_logits):
+    """The loss against the library's, for ordinary and for +-1000 logits."""
+    with checks.report("binary_cross_entropy_with_logits (loss)"):
+        z, t = _bce_case(np.random.default_rng(24))
+        loss, _ = _pair("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits,
+                        z, t)
+        expected = losses.binary_cross_entropy_with_logits(z, t)[0]
+        s = functional.sigmoid(z)
+        checks.check_scalar("loss", loss, expected, mistakes={
+            "the loss is the mean over all entries, not the sum: divide by logits.size":
+                expected * z.size,
+            f"average over all entries (logits.size = {z.size}), not over the rows "
+            f"({len(z)})": expected * z.size / len(z),
+            "binary cross-entropy is never negative: check the signs": -expected,
+            "you kept only the t * log(sigmoid(z)) term; the (1 - t) term counts the examples "
+            "of class 0": np.mean(-t * np.log(s))})
+        result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
+        checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
+                          f"raised '{problem}'. Hint: use the stable form of the loss from "
+                          "Lesson 02 (section 4), which only exponentiates -|z|; np.log1p(x) "
+                          "is log(1 + x).")
+        checks.check_scalar("loss for logits [-1000, -50, 0, 50, 1000]", result[0],
+                            losses.binary_cross_entropy_with_logits(Z_BIG, T_BIG)[0])
+
+
+def check_bce_grad(binary_cross_entropy_with_logits):
+    """dlogits against a finite difference of the loss, and for +-1000 logits."""
+    with checks.report("binary_cross_entropy_with_logits (gradient)"):
+        z, t = _bce_case(np.random.default_rng(25))
+        _, dlogits = _pair("binary_cross_entropy_with_logits",
+                           binary_cross_entropy_with_logits, z, t)
+        s, M = functional.sigmoid(z), z.size
+        checks.check_close("dlogits", dlogits,
+                           _numeric(losses.binary_cross_entropy_with_logits, z, t), mistakes={
+            "you forgot the 1/M of the mean (M = logits.size entries)": s - t,
+            "dlogits has the opposite sign: a logit that is too large for its target must get "
+            "a positive gradient": (t - s) / M,
+            "the gradient uses the probability sigmoid(z), not the logit z": (z - t) / M,
+            f"divide by the number of entries logits.size ({M}), not the number of rows "
+            f"({len(z)})": (s - t) / len(z),
+            "that is the gradient of a squared error on sigmoid(z); for cross-entropy the "
+            "sigmoid's slope cancels (Lesson 02, section 4)": 2 * (s - t) * s * (1 - s) / M})
+        result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
+        checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
+                          f"raised '{problem}'. Hint: use the stable sigmoid from the setup "
+                          "cell.")
+        checks.check_close("dlogits for logits [-1000, -50, 0, 50, 1000]", result[1],
+                           losses.binary_cross_entropy_with_logits(Z_BIG, T_BIG)[1],
+                           batch_size=5)
+
+
+def digits_splits():
+    """The digits split of the lab: train / validation / test, seed 0."""
+    X, y = data.load_digits()
+    return data.train_val_test_split(X, y, seed=0)
+
+
+def check_build_and_train(train_softmax_regression, target=DIGITS_TARGET):
+    """Train the learner's softmax regression on the training split, then measure its accuracy
+    on the test split, which training never sees."""
+    with checks.report("build_and_train"):
+        digits = digits_splits()
+        start = time.perf_counter()
+        try:
+            result = train_softmax_regression(digits.X_train.copy(), digits.y_train.copy())
+        except Exception as err:  # noqa: BLE001 (any error of the learner's code is reported)
+            # (not chained: the message says it all, and a chained traceback would point into
+            # the answer cell rather than at this check)
+            raise checks.LabCheckError(
+                f"train_softmax_regression(X_train, y_train) raised {type(err).__name__}: {err}"
+                "\n  Hint: check the shapes of your gradients: dW must have W's shape (64, 10) "
+                "and db b's shape (10,).") from None
+        seconds = time.perf_counter() - start
+        checks.check_true(isinstance(result, tuple) and len(result) == 2,
+                          "train_softmax_regression should return a pair (W, b), got "
+                          f"{type(result).__name__}.")
+        W, b = result
+        checks.check_shape("W", W, (64, 10))
+        checks.check_shape("b", b, (10,))
+        checks.check_true(seconds < TRAIN_SECONDS, f"train_softmax_regression took "
+                          f"{seconds:.1f} s; keep it under {TRAIN_SECONDS:.0f} s.")
+        train_loss = losses.softmax_cross_entropy(digits.X_train @ W + b, digits.y_train)[0]
+        checks.check_true(np.isfinite(train_loss) and train_loss < np.log(10), (
+            f"after training, the loss on the training digits is "
+            f"{checks.format_number(train_loss)}, no lower than log(10) = 2.3026, the loss of "
+            "weights that know nothing. Hint: check the sign of your update (a step AGAINST "
+            "the gradient) and your gradients of W and b (the chain rule from dlogits, as "
+            "Lesson 02 does for a linear model)."))
+        accuracy = float(np.mean(np.argmax(digits.X_test @ W + b, axis=1) == digits.y_test))
+        checks.check_true(accuracy >= target, (
+            f"your softmax regression classifies {accuracy:.3f} of the "
+            f"{len(digits.y_test)} held-out test digits correctly; the target is "
+            f"{target:.2f}. Hint: train longer or with a larger learning rate, and check that "
+            "dW sums over the batch the way the chain rule says (shape (64, 10))."))
+        print(f"held-out test accuracy {accuracy:.3f} (target {target:.2f}), training loss "
+              f"{train_loss:.3f}")
