@@ -1,0 +1,393 @@
+"""Visible checks of lab 03 (the chain rule): the backward rules of the lab's `Value`, the
+topological order, the backward pass, and a small MLP of Values trained on the moons.
+
+Every rule is checked against a centred finite difference of its forward operation (which
+needs no derivative), with an upstream gradient that is not 1, with an operand that already
+holds a gradient, and with an operand used twice. `backward` is checked on graphs of the
+library's `backprop.engine.Value`, whose rules are known to be right. The wrong values of the
+usual mistakes are computed here, out of the learner's sight.
+"""
+import math
+import time
+
+import numpy as np
+
+from backprop import checks, data, engine, gradcheck
+
+OVERWRITE = ("did you use = instead of +=? The operand already held a gradient from another "
+             "use, and the shares of all uses add up")
+UPSTREAM = "multiply the local derivative by the upstream gradient out.grad"
+# The held-out target of the build-and-train part (the solution reaches 0.94; a straight line
+# between the moons reaches about 0.85).
+MOONS_TARGET = 0.90
+TRAIN_SECONDS = 60.0  # the solution takes 1 to 3 s
+
+
+def _slope(forward, x):
+    """The derivative of forward (numbers to a number) at x, by a centred difference."""
+    return float(gradcheck.numerical_gradient(lambda v: forward(float(v[0])),
+                                              np.array([float(x)]))[0])
+
+
+def _run_rule(name, rule, out, *operands):
+    checks.check_call(name, rule, out, *operands,
+                      hint="a rule reads .data and out.grad and adds to the operands' .grad")
+
+
+def _unary(rule, Value, op, x, upstream, held=0.0, extra=()):
+    """Build out = op(Value(x)), give a and out the gradients held and upstream, run the rule
+    once (with the extra arguments, such as the exponent); return a.grad."""
+    a = Value(x)
+    out = op(a)
+    a.grad, out.grad = held, upstream
+    call = ", ".join(["out", "a"] + [str(e) for e in extra])
+    _run_rule(f"{rule.__name__}({call})", rule, out, a, *extra)
+    return a.grad
+
+
+def _check_unary(rule, Value, op, forward, x, *, mistakes, label, extra=()):
+    """A unary rule: against the finite difference, with upstream 0.7, and on top of a gradient
+    the operand already holds."""
+    slope = _slope(forward, x)
+    for held, upstream in [(0.0, 0.7), (0.25, -1.5)]:
+        grad = _unary(rule, Value, op, x, upstream, held, extra)
+        where = f"a.grad for {label} at a = {checks.format_number(x)}, out.grad = {upstream}" + (
+            f", a.grad = {held} before" if held else "")
+        wrong = {hint: held + (value * upstream if local else value)
+                 for hint, (value, local) in mistakes.items()}
+        if held:
+            wrong[OVERWRITE] = slope * upstream
+        checks.check_scalar(where, grad, held + slope * upstream, rtol=1e-7, atol=1e-9,
+                            mistakes=wrong)
+
+
+def _local(value):
+    """A wrong local derivative: the check multiplies it by the upstream gradient."""
+    return (value, True)
+
+
+def _exact(value):
+    """A wrong final gradient, independent of the upstream gradient (given per call)."""
+    return (value, False)
+
+
+def check_add_backward(add_backward, Value):
+    """out = a + b: both operands, upstream not 1, accumulation, a + a."""
+    with checks.report("add_backward"):
+        a, b = Value(1.5), Value(-2.0)
+        out = a + b
+        out.grad = 0.7
+        _run_rule("add_backward(out, a, b)", add_backward, out, a, b)
+        checks.check_scalar("a.grad for out = a + b, out.grad = 0.7", a.grad,
+                            _slope(lambda t: t + -2.0, 1.5) * 0.7, rtol=1e-7,
+                            mistakes={UPSTREAM: 1.0})
+        checks.check_scalar("b.grad for out = a + b, out.grad = 0.7", b.grad,
+                            _slope(lambda t: 1.5 + t, -2.0) * 0.7, rtol=1e-7, mistakes={
+            UPSTREAM: 1.0, "add to b.grad too: every operand receives its share": 0.0})
+        a, b = Value(3.0), Value(4.0)
+        out = a + b
+        a.grad, b.grad, out.grad = 0.25, -1.0, 2.0
+        _run_rule("add_backward(out, a, b)", add_backward, out, a, b)
+        checks.check_scalar("a.grad (it held 0.25 before)", a.grad, 2.25, mistakes={OVERWRITE: 2.0})
+        checks.check_scalar("b.grad (it held -1.0 before)", b.grad, 1.0, mistakes={OVERWRITE: 2.0})
+        a = Value(-0.5)
+        out = a + a
+        out.grad = 1.5
+        _run_rule("add_backward(out, a, a)", add_backward, out, a, a)
+        checks.check_scalar("a.grad for out = a + a, out.grad = 1.5", a.grad,
+                            _slope(lambda t: t + t, -0.5) * 1.5, rtol=1e-7, mistakes={
+            "did you use = instead of +=? In a + a, a receives out.grad twice": 1.5})
+
+
+def check_mul_backward(mul_backward, Value):
+    """out = a * b: both operands, upstream not 1, accumulation, x * x."""
+    with checks.report("mul_backward"):
+        a, b = Value(1.5), Value(-2.0)
+        out = a * b
+        out.grad = 0.7
+        _run_rule("mul_backward(out, a, b)", mul_backward, out, a, b)
+        swap = "each operand's local derivative is the OTHER operand's value"
+        product = "use the other operand's value, not out.data (the product)"
+        checks.check_scalar("a.grad for out = a * b, out.grad = 0.7", a.grad,
+                            _slope(lambda t: t * -2.0, 1.5) * 0.7, rtol=1e-7, mistakes={
+            swap: 1.5 * 0.7, UPSTREAM: -2.0, product: -3.0 * 0.7})
+        checks.check_scalar("b.grad for out = a * b, out.grad = 0.7", b.grad,
+                            _slope(lambda t: 1.5 * t, -2.0) * 0.7, rtol=1e-7, mistakes={
+            swap: -2.0 * 0.7, UPSTREAM: 1.5, product: -3.0 * 0.7})
+        a, b = Value(3.0), Value(-4.0)
+        out = a * b
+        a.grad, b.grad, out.grad = 1.0, 0.5, 2.0
+        _run_rule("mul_backward(out, a, b)", mul_backward, out, a, b)
+        checks.check_scalar("a.grad (it held 1.0 before)", a.grad, -7.0, mistakes={OVERWRITE: -8.0})
+        checks.check_scalar("b.grad (it held 0.5 before)", b.grad, 6.5, mistakes={OVERWRITE: 6.0})
+        x = Value(-1.2)
+        out = x * x
+        out.grad = 0.5
+        _run_rule("mul_backward(out, x, x)", mul_backward, out, x, x)
+        checks.check_scalar("x.grad for out = x * x, out.grad = 0.5", x.grad,
+                            _slope(lambda t: t * t, -1.2) * 0.5, rtol=1e-7, mistakes={
+            "did you use = instead of +=? In x * x, x receives a share twice": -0.6})
+
+
+def check_pow_backward(pow_backward, Value):
+    """out = a ** n for integer, negative and fractional n."""
+    with checks.report("pow_backward"):
+        for x, n in [(1.5, 3), (-0.8, -1), (2.25, 0.5)]:
+            _check_unary(pow_backward, Value, lambda a, n=n: a ** n, lambda t, n=n: t ** n, x,
+                         label=f"out = a**{n}", extra=(n,), mistakes={
+                "did you forget the factor n (the exponent comes down)?": _local(x ** (n - 1)),
+                "lower the exponent by one: the derivative of a**n is not n times a**n":
+                    _local(n * x ** n),
+                "write the exponent with parentheses: a.data ** n-1 is (a.data ** n) - 1":
+                    _local(n * x ** n - 1),
+                UPSTREAM: _exact(n * x ** (n - 1))})
+
+
+def check_exp_backward(exp_backward, Value):
+    """out = exp(a)."""
+    with checks.report("exp_backward"):
+        for x in (0.4, -3.0):
+            _check_unary(exp_backward, Value, lambda a: a.exp(), math.exp, x,
+                         label="out = exp(a)", mistakes={
+                "the derivative of e^x is e^x (that is out.data), not x": _local(x),
+                "the derivative of e^x is e^x, not 1": _local(1.0),
+                "out.data is already e^x: math.exp(out.data) is e^(e^x)":
+                    _local(math.exp(math.exp(x))),
+                UPSTREAM: _exact(math.exp(x))})
+
+
+def check_tanh_backward(tanh_backward, Value):
+    """out = tanh(a)."""
+    with checks.report("tanh_backward"):
+        for x in (0.8, -1.7):
+            t = math.tanh(x)
+            _check_unary(tanh_backward, Value, lambda a: a.tanh(), math.tanh, x,
+                         label="out = tanh(a)", mistakes={
+                "1 - x**2 uses the input x = a.data; the derivative of tanh is written with its "
+                "output t = out.data (Lesson 01, section 2)": _local(1 - x ** 2),
+                "square the output: the derivative is not 1 - t": _local(1 - t),
+                "your result has the opposite sign: tanh is increasing, so its derivative is "
+                "positive": _local(t ** 2 - 1),
+                UPSTREAM: _exact(1 - t ** 2)})
+
+
+def check_relu_backward(relu_backward, Value):
+    """out = relu(a) on both sides of the kink, and at a = 0."""
+    wrong_side = ("ReLU passes the gradient where its input is positive and blocks it where it "
+                  "is negative: did you get the side wrong (a.data < 0)?")
+    with checks.report("relu_backward"):
+        for x in (1.3, -0.8):
+            _check_unary(relu_backward, Value, lambda a: a.relu(), lambda t: max(t, 0.0), x,
+                         label="out = relu(a)", mistakes={
+                wrong_side: _local(float(x < 0)),
+                "the local derivative of ReLU is 1 (for a > 0), not a itself":
+                    _local(max(x, 0.0)),
+                UPSTREAM: _exact(float(x > 0))})
+        grad = _unary(relu_backward, Value, lambda a: a.relu(), 0.0, 0.7)
+        checks.check_scalar("a.grad for out = relu(a) at a = 0 (the kink), out.grad = 0.7",
+                            grad, 0.0, mistakes={
+            "at exactly a = 0 the derivative is taken as 0 (like PyTorch): use a.data > 0, "
+            "not >=": 0.7})
+
+
+def _describe(node):
+    return node.label or f"the {node._op or 'leaf'} node with data {checks.format_number(node.data)}"
+
+
+def _check_order(order, root, graph):
+    checks.check_true(isinstance(order, list),
+                      f"{graph}: topological_order should return a list, got {order!r:.60}.")
+    ids = [id(node) for node in order]
+    checks.check_true(len(set(ids)) == len(ids),
+                      f"{graph}: some node appears more than once ({len(ids)} entries for "
+                      f"{len(set(ids))} nodes). Hint: remember visited nodes in a set and skip "
+                      "a node you have already seen.")
+    reachable = engine.topological_order(root)  # the library's, for WHICH nodes to expect
+    checks.check_true(set(ids) == {id(node) for node in reachable},
+                      f"{graph}: your order has {len(ids)} nodes but {len(reachable)} are "
+                      "reachable. Hint: follow node._prev from the root down to the leaves.")
+    position = {node_id: i for i, node_id in enumerate(ids)}
+    reversed_hint = (" Your list starts with the root: did you reverse it? backward() "
+                     "reverses it; topological_order itself lists the root last."
+                     if order and order[0] is root and len(order) > 1 else "")
+    for node in order:
+        for child in node._prev:
+            checks.check_true(position[id(child)] < position[id(node)],
+                              f"{graph}: {_describe(child)} comes after {_describe(node)}, "
+                              "which uses it. Every node must come after all of its operands."
+                              + reversed_hint)
+
+
+def check_topological_order(topological_order, Value):
+    """A neuron, a single leaf, a diamond, a * a and a chain of 5000 operations."""
+    with checks.report("topological_order"):
+        x1, w1 = Value(2.0, label="x1"), Value(-3.0, label="w1")
+        x2, w2 = Value(0.0, label="x2"), Value(1.0, label="w2")
+        bias = Value(0.5, label="b")
+        neuron = (x1 * w1 + x2 * w2 + bias).tanh()
+        neuron.label = "o"
+        call = "topological_order(root)"
+        _check_order(checks.check_call(call, topological_order, neuron), neuron, "a neuron")
+        leaf = Value(3.0, label="leaf")
+        _check_order(checks.check_call(call, topological_order, leaf), leaf, "a single Value")
+        a = Value(2.0, label="a")
+        diamond = (a * 3) * (a + 1)
+        _check_order(checks.check_call(call, topological_order, diamond), diamond,
+                     "a diamond graph, (a * 3) * (a + 1)")
+        square = a * a
+        _check_order(checks.check_call(call, topological_order, square), square, "a * a")
+        chain = Value(0.0, label="start")
+        for _ in range(5000):
+            chain = chain + 1.0
+        try:
+            order, problem = topological_order(chain), None
+        except RecursionError as err:
+            order, problem = None, err
+        checks.check_true(problem is None,
+                          f"a chain of 5000 additions raised RecursionError ({problem}). Hint: "
+                          "Python allows about 1000 nested calls; walk the graph with an "
+                          "explicit stack (a list of nodes still to visit) instead of recursion.")
+        _check_order(order, chain, "a chain of 5000 additions")
+
+
+POINT = [0.5, -1.5, 0.3, 2.0]
+GRADS = "[a.grad, b.grad, c.grad, f.grad]"
+ZERO_FIRST = ("set every node's grad to 0 before seeding the root: gradients left from an "
+              "earlier backward pass must not be added to")
+
+
+def _graph(values):
+    """A small graph of library Values in which a is used twice; the root and the leaves."""
+    a, b, c, f = (engine.Value(v) for v in values)
+    return ((a * b + c).tanh() + a ** 2) * f, [a, b, c, f]
+
+
+def _grads(leaves):
+    return np.array([leaf.grad for leaf in leaves])
+
+
+def _numeric_grads():
+    return np.array([_slope(lambda t, i=i: _graph(POINT[:i] + [t] + POINT[i + 1:])[0].data,
+                            POINT[i]) for i in range(4)])
+
+
+def _without_zeroing(runs, stale=0.0):
+    """The leaf gradients after `runs` backward passes that never reset grad (a mistake)."""
+    root, leaves = _graph(POINT)
+    order = engine.topological_order(root)
+    for node in order:
+        node.grad = stale
+    for _ in range(runs):
+        root.grad = 1.0
+        for node in reversed(order):
+            node._backward()
+    return _grads(leaves)
+
+
+def _forward_order():
+    """The leaf gradients when _backward runs leaves first (a mistake)."""
+    root, leaves = _graph(POINT)
+    root.grad = 1.0
+    for node in engine.topological_order(root):
+        node._backward()
+    return _grads(leaves)
+
+
+def check_backward(backward):
+    """backward on library Values: against finite differences, twice, with stale gradients,
+    on a diamond and on a chain of 5000 operations."""
+    with checks.report("backward"):
+        root, leaves = _graph(POINT)
+        checks.check_call("backward(root)", backward, root)
+        numeric = _numeric_grads()
+        checks.check_close(GRADS, _grads(leaves), numeric, rtol=1e-7, atol=1e-9, mistakes={
+            "root.grad must be 1.0 when the loop over the nodes starts (d root / d root = 1): "
+            "seed it after zeroing the grads": np.zeros(4),
+            "call _backward in REVERSED topological order (root first): a node may pass its "
+            "gradient on only after every node that uses it has passed theirs to it":
+                _forward_order()})
+        checks.check_call("backward(root)", backward, root)  # a second call must not add up
+        checks.check_close(f"after a second backward(root): {GRADS}", _grads(leaves), numeric,
+                           rtol=1e-7, atol=1e-9, mistakes={ZERO_FIRST: _without_zeroing(2)})
+        stale, stale_leaves = _graph(POINT)
+        for node in engine.topological_order(stale):
+            node.grad = 5.0                         # left over from somewhere else
+        checks.check_call("backward(root)", backward, stale)
+        checks.check_close(f"with every grad 5.0 before backward: {GRADS}", _grads(stale_leaves),
+                           numeric, rtol=1e-7, atol=1e-9,
+                           mistakes={ZERO_FIRST: _without_zeroing(1, stale=5.0)})
+        a = engine.Value(2.0)
+        diamond = (a * 3) * (a + 1)
+        checks.check_call("backward(root)", backward, diamond)
+        checks.check_scalar("a.grad in the diamond (a * 3) * (a + 1) at a = 2", a.grad,
+                            _slope(lambda t: (t * 3) * (t + 1), 2.0), rtol=1e-7, mistakes={
+            "the two paths must add up, not overwrite each other": 9.0})
+        x = engine.Value(0.5)
+        chain = x
+        for _ in range(5000):
+            chain = chain * 0.999
+        try:
+            backward(chain)
+            problem = None
+        except RecursionError as err:
+            problem = err
+        checks.check_true(problem is None,
+                          f"backward on a chain of 5000 multiplications raised RecursionError "
+                          f"({problem}). Hint: make topological_order use an explicit stack.")
+        checks.check_scalar("x.grad at the start of a chain of 5000 multiplications by 0.999",
+                            x.grad, 0.999 ** 5000, rtol=1e-9)
+
+
+def moons_data():
+    """The moons of the lab: 130 points, standardized with the statistics of the first 30
+    (the training points); the last 100 are held out."""
+    X, y = data.make_moons(n=130, noise=0.1, rng=np.random.default_rng(0))
+    X = (X - X[:30].mean(axis=0)) / X[:30].std(axis=0)
+    return X[:30], y[:30], X[30:], y[30:]
+
+
+def _score(score, point):
+    value = score([float(v) for v in point])
+    return float(getattr(value, "data", value))
+
+
+def check_build_and_train(train_moons_classifier, target=MOONS_TARGET):
+    """Train the learner's MLP of Values on the 30 training moons, then measure its accuracy on
+    the 100 held-out points. Returns the trained score function (for further tests)."""
+    with checks.report("build_and_train"):
+        X_train, y_train, X_test, y_test = moons_data()
+        start = time.perf_counter()
+        score = checks.check_call("train_moons_classifier(X_train, y_train)",
+                                  train_moons_classifier, X_train.copy(), y_train.copy())
+        seconds = time.perf_counter() - start
+        checks.check_true(callable(score), "train_moons_classifier should return a function "
+                          f"score(point) -> Value, got {type(score).__name__}.")
+        checks.check_true(seconds < TRAIN_SECONDS, f"train_moons_classifier took "
+                          f"{seconds:.1f} s; keep it under {TRAIN_SECONDS:.0f} s (fewer steps "
+                          "or hidden units).")
+        scores = np.array([checks.check_call("score(point)", _score, score, point)
+                           for point in X_test])
+        checks.check_true(np.all(np.isfinite(scores)), "score(point) returned NaN or inf on a "
+                          "held-out point. Hint: a smaller learning rate?")
+        train_accuracy = float(np.mean((np.array([_score(score, p) for p in X_train]) > 0)
+                                       == y_train))
+        accuracy = float(np.mean((scores > 0) == y_test))
+        if np.all(scores > 0) or np.all(scores <= 0):
+            hint = ("it puts every point in one class: do the targets of your loss match the "
+                    "score's sign convention (score > 0 means class 1, so class 0 needs a "
+                    "target below 0)?")
+        elif train_accuracy < 0.8:
+            hint = ("it does not even fit the training points: is your loss going down? Check "
+                    "the sign of your step (against the gradient) and the learning rate.")
+        elif train_accuracy - accuracy > 0.1:
+            hint = ("it fits the training points far better than the new ones: fewer hidden "
+                    "units or fewer steps?")
+        else:
+            hint = "did you train long enough (more steps, or a larger learning rate)?"
+        checks.check_true(accuracy >= target, (
+            f"your classifier labels {accuracy:.2f} of the {len(y_test)} held-out moons "
+            f"correctly (and {train_accuracy:.2f} of the training points); the target is "
+            f"{target:.2f}.\n  Hint: {hint}"))
+        print(f"held-out accuracy {accuracy:.2f} (target {target:.2f}), training accuracy "
+              f"{train_accuracy:.2f}")
+    return score
