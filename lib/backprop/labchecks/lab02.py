@@ -87,6 +87,8 @@ def check_softmax(softmax):
                            mistakes={
             "normalize each row (axis=1), not each column (axis=0)":
                 e / e.sum(axis=0, keepdims=True),
+            "normalize each row (axis=1), not each column (axis=0); the maximum to subtract "
+            "is each row's too": functional.softmax(logits, axis=0),
             "normalize each row separately, not by the sum over the whole array": e / e.sum(),
             "use keepdims=True: a row sum of shape (N,) broadcasts along the wrong axis":
                 e / e.sum(axis=1),
@@ -219,7 +221,7 @@ def check_bce_grad(binary_cross_entropy_with_logits):
             f"divide by the number of entries logits.size ({M}), not the number of rows "
             f"({len(z)})": (s - t) / len(z),
             "that is the gradient of a squared error on sigmoid(z); for cross-entropy the "
-            "sigmoid's slope cancels (Lesson 02, section 4)": 2 * (s - t) * s * (1 - s) / M})
+            "sigmoid's slope cancels (Lesson 02, section 5)": 2 * (s - t) * s * (1 - s) / M})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
                           f"raised '{problem}'. Hint: use the stable sigmoid from the setup "

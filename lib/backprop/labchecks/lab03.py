@@ -210,12 +210,11 @@ def _check_order(order, root, graph):
     reversed_hint = (" Your list starts with the root: did you reverse it? backward() "
                      "reverses it; topological_order itself lists the root last."
                      if order and order[0] is root and len(order) > 1 else "")
-    for node in order:
-        for child in node._prev:
-            checks.check_true(position[id(child)] < position[id(node)],
-                              f"{graph}: {_describe(child)} comes after {_describe(node)}, "
-                              "which uses it. Every node must come after all of its operands."
-                              + reversed_hint)
+    late = next(((child, node) for node in order for child in node._prev
+                 if position[id(child)] > position[id(node)]), None)
+    checks.check_true(late is None, late and (
+        f"{graph}: {_describe(late[0])} comes after {_describe(late[1])}, which uses it. Every "
+        "node must come after all of its operands." + reversed_hint))
 
 
 def check_topological_order(topological_order, Value):

@@ -1,0 +1,162 @@
+"""The visible checks of labs 01 to 03 (backprop.labchecks.lab01 .. lab03), called directly.
+
+Each check passes on the solution's answers (run from solutions/, without the notebook) and on
+the course library's own functions where the library has one, and names a typical mistake in
+its message. The notebook-level guarantees (graded cells pass on the solution and fail on the
+blank release; every catalogued mistake caught) are tested in test_lab_grading.py and
+test_mistakes.py.
+"""
+import contextlib
+import io
+
+import nbformat
+import numpy as np
+import pytest
+
+from backprop import checks, functional, losses
+from backprop.checks import LabCheckError
+from notebooks import SOLUTIONS_DIR, nbgrader_meta
+
+
+def solution_namespace(lab):
+    """The names the solution notebook of `lab` defines: its given and answer cells, run in
+    order (demo cells and test cells left out)."""
+    nb = nbformat.read(SOLUTIONS_DIR / lab / f"{lab}.ipynb", as_version=4)
+    namespace = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            if cell.cell_type == "code" and meta and not meta.get("grade"):
+                exec(compile(cell.source, f"{lab}:{meta['grade_id']}", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def lab01():
+    return checks.fresh("lab01"), solution_namespace("lab01_forward_pass")
+
+
+@pytest.fixture(scope="module")
+def lab02():
+    return checks.fresh("lab02"), solution_namespace("lab02_losses")
+
+
+@pytest.fixture(scope="module")
+def lab03():
+    return checks.fresh("lab03"), solution_namespace("lab03_chain_rule")
+
+
+def _passes(capsys, check, *args):
+    check(*args)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("\u2713 ") and "passed" in line, line
+
+
+@pytest.mark.parametrize("answer", ["sigmoid", "tanh", "relu", "dense_forward", "mlp_forward",
+                                    "predict"])
+def test_lab01_checks_pass_on_the_solution(lab01, answer, capsys):
+    lab, ns = lab01
+    _passes(capsys, getattr(lab, f"check_{answer}"), ns[answer])
+
+
+def test_lab01_build_and_train_passes_on_the_solution_and_reports_the_accuracy(lab01, capsys):
+    lab, ns = lab01
+    lab.check_build_and_train(ns["train_digits_mlp"], ns["predict"])
+    assert "held-out test accuracy 0.9" in capsys.readouterr().out
+
+
+def test_lab01_untrained_weights_miss_the_held_out_target(lab01):
+    lab, ns = lab01
+
+    def untrained(X_train, y_train):
+        rng = np.random.default_rng(0)
+        return {"W1": rng.standard_normal((64, 32)) * 0.1, "b1": np.zeros(32),
+                "W2": rng.standard_normal((32, 10)) * 0.1, "b2": np.zeros(10)}
+    with pytest.raises(LabCheckError, match="the target is 0.93"):
+        lab.check_build_and_train(untrained, ns["predict"])
+
+
+def test_lab01_textbook_sigmoid_is_told_to_exponentiate_only_numbers_below_zero(lab01):
+    lab, _ = lab01
+    with pytest.raises(LabCheckError, match="exponentiate only numbers <= 0"):
+        lab.check_sigmoid(lambda x: 1 / (1 + np.exp(-x)))
+
+
+def test_lab01_tanh_from_np_tanh_is_refused_and_np_tanh_is_restored(lab01):
+    lab, _ = lab01
+    with pytest.raises(LabCheckError, match="tanh called np.tanh"):
+        lab.check_tanh(lambda x: np.tanh(x))
+    assert np.tanh(0.5) == pytest.approx(0.46211715726000974)
+
+
+@pytest.mark.parametrize("answer", ["mse_loss", "softmax_cross_entropy",
+                                    "binary_cross_entropy_with_logits"])
+def test_lab02_checks_pass_on_the_library_losses(lab02, answer, capsys):
+    lab, _ = lab02
+    check = {"mse_loss": [lab.check_mse_loss],
+             "softmax_cross_entropy": [lab.check_softmax_ce_loss, lab.check_softmax_ce_grad],
+             "binary_cross_entropy_with_logits": [lab.check_bce_loss, lab.check_bce_grad]}
+    for one in check[answer]:
+        _passes(capsys, one, getattr(losses, answer))
+
+
+@pytest.mark.parametrize("check, answer", [
+    ("check_mse_loss", "mse_loss"), ("check_softmax", "softmax"),
+    ("check_softmax_ce_loss", "softmax_cross_entropy"),
+    ("check_softmax_ce_grad", "softmax_cross_entropy"),
+    ("check_bce_loss", "binary_cross_entropy_with_logits"),
+    ("check_bce_grad", "binary_cross_entropy_with_logits"),
+    ("check_build_and_train", "train_softmax_regression")])
+def test_lab02_checks_pass_on_the_solution(lab02, check, answer, capsys):
+    lab, ns = lab02
+    _passes(capsys, getattr(lab, check), ns[answer])
+
+
+def test_lab02_flipped_gradient_is_named(lab02):
+    lab, _ = lab02
+
+    def flipped(logits, labels):
+        loss, dlogits = losses.softmax_cross_entropy(logits, labels)
+        return loss, -dlogits
+    with pytest.raises(LabCheckError, match="dlogits has the opposite sign"):
+        lab.check_softmax_ce_grad(flipped)
+
+
+def test_lab02_softmax_over_columns_is_named(lab02):
+    lab, _ = lab02
+    with pytest.raises(LabCheckError, match=r"normalize each row \(axis=1\)"):
+        lab.check_softmax(lambda z: functional.softmax(z, axis=0))
+
+
+@pytest.mark.parametrize("rule", ["add_backward", "mul_backward", "pow_backward",
+                                  "exp_backward", "tanh_backward", "relu_backward"])
+def test_lab03_rule_checks_pass_on_the_solution(lab03, rule, capsys):
+    lab, ns = lab03
+    _passes(capsys, getattr(lab, f"check_{rule}"), ns[rule], ns["Value"])
+
+
+def test_lab03_graph_checks_pass_on_the_solution(lab03, capsys):
+    lab, ns = lab03
+    _passes(capsys, lab.check_topological_order, ns["topological_order"], ns["Value"])
+    _passes(capsys, lab.check_backward, ns["backward"])
+
+
+def test_lab03_overwriting_rule_is_told_to_accumulate(lab03):
+    lab, ns = lab03
+
+    def mul_overwrites(out, a, b):
+        a.grad = b.data * out.grad
+        b.grad = a.data * out.grad
+    ns["mul_backward"] = mul_overwrites  # the Value class looks its rules up when it runs
+    try:
+        with pytest.raises(LabCheckError, match=r"did you use = instead of \+="):
+            lab.check_mul_backward(mul_overwrites, ns["Value"])
+    finally:
+        del ns["mul_backward"]
+        ns.update(solution_namespace("lab03_chain_rule"))
+
+
+def test_lab03_build_and_train_fails_when_every_point_gets_one_class(lab03):
+    lab, ns = lab03
+    with pytest.raises(LabCheckError, match="every point in one class"):
+        lab.check_build_and_train(lambda X, y: (lambda point: ns["Value"](1.0)))
