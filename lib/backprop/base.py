@@ -282,9 +282,7 @@ class Layer:
     def params(self):
         """``{name: array}`` of every parameter in the tree; the layer's own dict when it has
         no children, otherwise a `ParameterView` whose writes go to the owning child."""
-        if not self._children:
-            return self.__dict__.setdefault("_params", {})
-        return ParameterView(self, "params")
+        return self._tree_dict("params")
 
     @params.setter
     def params(self, value):
@@ -293,13 +291,16 @@ class Layer:
     @property
     def grads(self):
         """``{name: gradient}`` with the keys of ``params`` that have one (after backward)."""
-        if not self._children:
-            return self.__dict__.setdefault("_grads", {})
-        return ParameterView(self, "grads")
+        return self._tree_dict("grads")
 
     @grads.setter
     def grads(self, value):
         self._grads = self._own_dict(value, "grads")
+
+    def _tree_dict(self, kind):
+        if not self._children:
+            return self.__dict__.setdefault(f"_{kind}", {})
+        return ParameterView(self, kind)
 
     def _own_dict(self, value, kind):
         """`value` checked as this layer's own ``params`` / ``grads`` dict."""
