@@ -276,7 +276,8 @@ if _FIRST_IMPORT:
 
 def _module(name, code, **names):
     module = types.ModuleType(name)
-    module.__dict__.update(__file__=code.co_filename, _AS_IMPORTED=_AS_IMPORTED)
+    module.__dict__.update(__file__=code.co_filename, __package__=name.rpartition(".")[0],
+                           _AS_IMPORTED=_AS_IMPORTED)
     exec(code, module.__dict__)
     module.__dict__.update(names)  # functions look their globals up when they run
     return module
