@@ -106,4 +106,13 @@ MISTAKES = [
              ("init_rng.uniform(-0.25, 0.25, (H, H))", "np.zeros((H, H))"),
              ("init_rng.standard_normal((H, 1)) * 0.25", "np.zeros((H, 1))")],
             hint="are your weights all starting at zero?"),
+    Mistake("rnn_step_backward: a Python loop over the examples of the batch", "rnn_step_backward",
+            [("    dx = da @ Wx.T\n    dh_prev = da @ Wh.T\n    dWx = x.T @ da\n    dWh = h_prev.T @ da\n",
+              "    dx, dh_prev = np.empty(x.shape), np.empty(h_prev.shape)\n"
+              "    dWx, dWh = np.zeros(Wx.shape), np.zeros(Wh.shape)\n"
+              "    for n in range(len(x)):\n"
+              "        dx[n], dh_prev[n] = da[n] @ Wx.T, da[n] @ Wh.T\n"
+              "        dWx += np.outer(x[n], da[n])\n"
+              "        dWh += np.outer(h_prev[n], da[n])\n")],
+            hint="vectorize"),
 ]

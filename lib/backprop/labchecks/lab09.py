@@ -168,8 +168,8 @@ def check_power_iteration(power_iteration):
             checks.check_scalar(f"the eigenvalue of largest magnitude of a matrix with "
                                 f"eigenvalues {checks.format_values(values)}", value,
                                 eigenvalues[top], rtol=1e-6, atol=1e-9, mistakes={
-                "the norm of H v is only the eigenvalue's magnitude: the Rayleigh quotient of "
-                "the lesson keeps its sign": abs(eigenvalues[top])})
+                "the norm of H v is only the eigenvalue's magnitude: compute a number from v "
+                "and H v that keeps its sign": abs(eigenvalues[top])})
             checks.check_scalar("|v . u| between your vector and the true eigenvector u",
                                 abs(vector @ eigenvectors[:, top]), 1.0, rtol=1e-6)
         first = power_iteration(lambda v: H @ v, 5, np.random.default_rng(7), iters=3)[1]
