@@ -19,15 +19,6 @@ TANH_FROM_OUTPUT = ("take tanh's derivative from its output h_next (Lesson 07, s
                     "not from the pre-activation")
 
 
-def _call(name, function, *args, hint=None, **kwargs):
-    """`checks.check_call`, re-raised from here without the learner's traceback: the failure
-    then belongs to the test cell's visible call (the message already names the error)."""
-    try:
-        return checks.check_call(name, function, *args, hint=hint, **kwargs)
-    except checks.LabCheckError as err:
-        raise checks.LabCheckError(str(err)) from None
-
-
 def _step_args(rng, N, D, H, scale=0.5):
     x, h_prev = rng.standard_normal((N, D)), rng.standard_normal((N, H))
     Wx, Wh, b = (rng.standard_normal(shape) * scale for shape in [(D, H), (H, H), (H,)])
@@ -43,7 +34,7 @@ def check_rnn_step_forward(rnn_step_forward):
         rng = np.random.default_rng(1)
         x, h_prev, Wx, Wh, b = args = _step_args(rng, 4, 3, 5)
         saved = [a.copy() for a in args]
-        result = _call("rnn_step_forward(x, h_prev, Wx, Wh, b)", rnn_step_forward,
+        result = checks.check_call("rnn_step_forward(x, h_prev, Wx, Wh, b)", rnn_step_forward,
                                    *args)
         checks.check_true(isinstance(result, tuple) and len(result) == 2,
                           f"rnn_step_forward should return the pair (h_next, cache), got "
@@ -95,8 +86,8 @@ def check_rnn_step_backward(rnn_step_backward, rnn_step_forward):
             args = _step_args(rng, N, D, H)
             dh_next = rng.standard_normal((N, H))
             dh_next_saved = dh_next.copy()
-            _, cache = _call("rnn_step_forward", rnn_step_forward, *args)
-            result = _call("rnn_step_backward(dh_next, cache)", rnn_step_backward,
+            _, cache = checks.check_call("rnn_step_forward", rnn_step_forward, *args)
+            result = checks.check_call("rnn_step_backward(dh_next, cache)", rnn_step_backward,
                                        dh_next, cache)
             checks.check_true(isinstance(result, tuple) and len(result) == 5,
                               "rnn_step_backward should return (dx, dh_prev, dWx, dWh, db), "
@@ -124,7 +115,7 @@ def check_rnn_forward(rnn_forward):
         layer.params["b"][...] = rng.standard_normal(H)
         Wx, Wh, b = (layer.params[k] for k in ["Wx", "Wh", "b"])
         saved = [a.copy() for a in (x, h0)]
-        result = _call("rnn_forward(x, h0, Wx, Wh, b)", rnn_forward, x, h0, Wx, Wh, b)
+        result = checks.check_call("rnn_forward(x, h0, Wx, Wh, b)", rnn_forward, x, h0, Wx, Wh, b)
         checks.check_true(isinstance(result, tuple) and len(result) == 2,
                           f"rnn_forward should return the pair (h, cache), got {result!r:.80}")
         expected = layer.forward(x, h0=h0)
@@ -186,8 +177,8 @@ def check_rnn_backward(rnn_backward, rnn_forward):
             Wx, Wh, b = (rng.standard_normal(shape) * 0.6 for shape in [(D, H), (H, H), (H,)])
             args = [x, h0, Wx, Wh, b]
             dh_saved = dh.copy()
-            _, cache = _call("rnn_forward", rnn_forward, *args)
-            result = _call("rnn_backward(dh, cache)", rnn_backward, dh, cache)
+            _, cache = checks.check_call("rnn_forward", rnn_forward, *args)
+            result = checks.check_call("rnn_backward(dh, cache)", rnn_backward, dh, cache)
             checks.check_true(isinstance(result, tuple) and len(result) == 5,
                               "rnn_backward should return (dx, dh0, dWx, dWh, db), got "
                               f"{result!r:.80}")
@@ -222,7 +213,7 @@ def check_clip_grad_norm(clip_grad_norm):
             max_norm = factor * norm
             grads = {name: g.copy() for name, g in original.items()}
             arrays = dict(grads)              # the same array objects, to check in place
-            returned = _call("clip_grad_norm(grads, max_norm)", clip_grad_norm,
+            returned = checks.check_call("clip_grad_norm(grads, max_norm)", clip_grad_norm,
                                          grads, max_norm)
             replaced = [name for name in arrays if grads[name] is not arrays[name]]
             checks.check_true(not replaced, f"clip_grad_norm put new arrays into the dict (for "
@@ -245,7 +236,7 @@ def check_clip_grad_norm(clip_grad_norm):
                     "scale only when the norm exceeds max_norm; below it, leave the gradients "
                     "alone": original[name] * max_norm / norm})
         grads = {"W": np.zeros((2, 3)), "b": np.zeros(3)}
-        returned = _call("clip_grad_norm of all-zero gradients", clip_grad_norm,
+        returned = checks.check_call("clip_grad_norm of all-zero gradients", clip_grad_norm,
                                      grads, 1.0, hint="scale only when the norm exceeds max_norm")
         checks.check_scalar("the returned norm of all-zero gradients", returned, 0.0)
         checks.check_true(not np.isnan(grads["W"]).any(), "all-zero gradients became NaN: "

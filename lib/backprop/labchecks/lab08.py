@@ -15,17 +15,8 @@ from backprop.regularization import Dropout
 from backprop.train import EarlyStopping
 
 
-def _call(name, function, *args, hint=None, **kwargs):
-    """`checks.check_call`, re-raised from here without the learner's traceback: the failure
-    then belongs to the test cell's visible call (the message already names the error)."""
-    try:
-        return checks.check_call(name, function, *args, hint=hint, **kwargs)
-    except checks.LabCheckError as err:
-        raise checks.LabCheckError(str(err)) from None
-
-
 def _call_pair(name, dropout_forward, *args, **kwargs):
-    result = _call(name, dropout_forward, *args, **kwargs)
+    result = checks.check_call(name, dropout_forward, *args, **kwargs)
     checks.check_true(isinstance(result, tuple) and len(result) == 2,
                       f"dropout_forward should return the pair (out, mask), got {result!r:.80}")
     return result
@@ -118,7 +109,7 @@ def check_dropout_backward(dropout_backward):
                 "chain rule: the upstream gradient dout must appear in dx": mask,
                 "do not divide by it: dropped entries have mask 0": divided}
             dout_before = dout.copy()
-            dx = _call("dropout_backward(dout, mask)", dropout_backward, dout, mask)
+            dx = checks.check_call("dropout_backward(dout, mask)", dropout_backward, dout, mask)
             checks.check_true(np.array_equal(dout, dout_before), "dropout_backward changed dout "
                               "in place: return a new array.")
             checks.check_close(f"dx for p = {p} (against finite differences)", dx, numeric,
@@ -136,7 +127,7 @@ def check_l2_penalty(l2_penalty):
         W = np.random.default_rng(3).standard_normal((5, 3))
         for weight_decay in (0.1, 0.003):
             expected, _ = _l2_reference(W, weight_decay)
-            received = _call(f"l2_penalty(W, {weight_decay})", l2_penalty, W,
+            received = checks.check_call(f"l2_penalty(W, {weight_decay})", l2_penalty, W,
                                          weight_decay)
             checks.check_scalar(f"l2_penalty(W, {weight_decay})", received, expected, mistakes={
                 "the penalty has a factor 1/2 (Lesson 08, section 3)": weight_decay * np.sum(W**2),
@@ -168,7 +159,7 @@ def check_l2_penalty_grad(l2_penalty_grad):
                 "the sign is wrong: the penalty grows away from 0, so its gradient points away "
                 "from 0 as well": -weight_decay * W}
             W_before = W.copy()
-            grad = _call(f"l2_penalty_grad(W, {weight_decay})", l2_penalty_grad, W,
+            grad = checks.check_call(f"l2_penalty_grad(W, {weight_decay})", l2_penalty_grad, W,
                                      weight_decay)
             checks.check_true(np.array_equal(W, W_before), "l2_penalty_grad changed W in place: "
                               "return a new array.")
@@ -207,7 +198,7 @@ def compare_decisions(should_stop, losses, patience, min_delta, expected, mistak
     """Compare should_stop(losses[:k]) for every k = 0..n with the expected decisions."""
     shown = np.asarray(losses) if as_array else list(losses)
     kind = "np.array" if as_array else "list"
-    received = [bool(_call(
+    received = [bool(checks.check_call(
         f"should_stop({kind} of {k} losses, patience={patience}, min_delta={min_delta})",
         should_stop, shown[:k], patience, min_delta,
         hint="val_losses may be a NumPy array: `if not val_losses` and `val_losses == []` only "
@@ -228,7 +219,7 @@ def compare_decisions(should_stop, losses, patience, min_delta, expected, mistak
 
 def check_should_stop(should_stop):
     with checks.report("should_stop"):
-        received = _call("should_stop([0.5, 0.6], 1)", should_stop, [0.5, 0.6], 1)
+        received = checks.check_call("should_stop([0.5, 0.6], 1)", should_stop, [0.5, 0.6], 1)
         checks.check_true(isinstance(received, (bool, np.bool_)),
                           f"should_stop should return True or False, got {received!r}")
         try:
@@ -269,7 +260,7 @@ def check_best_epoch(best_epoch):
             for epoch in range(1, len(losses) + 1):
                 rule(epoch, {"val_loss": losses[:epoch]}, None)
             shown = np.array(losses) if i == 1 else losses
-            received = _call(f"best_epoch({losses})", best_epoch, shown)
+            received = checks.check_call(f"best_epoch({losses})", best_epoch, shown)
             checks.check_scalar(f"best_epoch({losses})", received, rule.best_epoch, mistakes={
                 "epochs are numbered from 1: val_losses[0] is epoch 1 (did you return the "
                 "index?)": int(np.argmin(losses)),
@@ -309,7 +300,7 @@ def baseline_model(epochs=50, seed=1):
 def check_build_and_train(model):
     with checks.report("build_and_train"):
         _, _, X_val, y_val, X_test, y_test = noisy_digits()
-        scores = _call("train.predict(model, X_test)", train.predict, model, X_test,
+        scores = checks.check_call("train.predict(model, X_test)", train.predict, model, X_test,
                                    hint="model should be the trained network (a Sequential)")
         checks.check_shape("the model's scores for the test split", scores, (len(y_test), 10))
         accuracy = train.accuracy(scores, y_test)

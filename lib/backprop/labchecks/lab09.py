@@ -16,15 +16,6 @@ from backprop.layers import Linear, Sequential, Tanh
 from backprop.losses import mse_loss
 
 
-def _call(name, function, *args, hint=None, **kwargs):
-    """`checks.check_call`, re-raised from here without the learner's traceback: the failure
-    then belongs to the test cell's visible call (the message already names the error)."""
-    try:
-        return checks.check_call(name, function, *args, hint=hint, **kwargs)
-    except checks.LabCheckError as err:
-        raise checks.LabCheckError(str(err)) from None
-
-
 def check_hessian_vector_product(hessian_vector_product):
     with checks.report("hessian_vector_product"):
         rng = np.random.default_rng(1)
@@ -33,7 +24,7 @@ def check_hessian_vector_product(hessian_vector_product):
         A, b = B + B.T, rng.standard_normal(5)
         w, v = rng.standard_normal(5), rng.standard_normal(5)
         w_before, v_before = w.copy(), v.copy()
-        Hv = _call("hessian_vector_product(grad_fn, w, v)", hessian_vector_product,
+        Hv = checks.check_call("hessian_vector_product(grad_fn, w, v)", hessian_vector_product,
                                lambda x: A @ x + b, w, v)
         checks.check_close("hessian_vector_product for a quadratic", Hv, A @ v, mistakes={
             "you return the difference of the two gradients: divide it by the distance "
@@ -51,7 +42,7 @@ def check_hessian_vector_product(hessian_vector_product):
             return 3 * c * x**2 + A @ x
         H_cubic = np.diag(6 * c * w) + A
         eps = 0.1
-        received = _call("hessian_vector_product(cubic_grad, w, v, eps=0.1)",
+        received = checks.check_call("hessian_vector_product(cubic_grad, w, v, eps=0.1)",
                                      hessian_vector_product, cubic_grad, w, v, eps=eps)
         checks.check_close("hessian_vector_product for a cubic loss, eps = 0.1", received,
                            H_cubic @ v, mistakes={
@@ -61,7 +52,7 @@ def check_hessian_vector_product(hessian_vector_product):
                 (cubic_grad(w) - cubic_grad(w - eps * v)) / eps,
 })
         # A loss of degree 4: now eps matters, so the step must be the eps argument.
-        received = _call("hessian_vector_product(lambda x: x**3, ...)",
+        received = checks.check_call("hessian_vector_product(lambda x: x**3, ...)",
                                      hessian_vector_product, lambda x: x**3,
                                      np.array([1.0, 2.0]), np.array([0.6, 0.8]), eps=0.1)
         checks.check_close("hessian_vector_product of sum(w**4)/4 at w = (1, 2), v = (0.6, 0.8), "
@@ -80,7 +71,7 @@ def check_hessian_vector_product(hessian_vector_product):
         def network_gradient(parameters):
             set_flat_params(net, parameters)
             return loss_and_grad(net, mse_loss, X_net, y_net)[1]
-        received = _call("hessian_vector_product(network_gradient, theta, v)",
+        received = checks.check_call("hessian_vector_product(network_gradient, theta, v)",
                                      hessian_vector_product, network_gradient, theta, direction)
         checks.check_close("hessian_vector_product for a 2-3-1 tanh network", received, expected,
                            rtol=1e-5, atol=1e-8)
@@ -94,7 +85,7 @@ SWAPPED = "did you swap minimum and maximum?"
 def _check_kind(classify_point, eigenvalues, expected, hints=None, **kwargs):
     call = (f"classify_point({checks.format_values(eigenvalues)}"
             + "".join(f", {k}={v!r}" for k, v in kwargs.items()) + ")")
-    received = _call(call, classify_point, eigenvalues, **kwargs,
+    received = checks.check_call(call, classify_point, eigenvalues, **kwargs,
                                  hint="eigenvalues may be a list or a tuple: make an array of "
                                       "them first (np.asarray)")
     hint = (hints or {}).get(received)
@@ -148,7 +139,7 @@ def check_power_iteration(power_iteration):
             H = Q @ np.diag(values) @ Q.T
             eigenvalues, eigenvectors = np.linalg.eigh(H)
             top = np.argmax(np.abs(eigenvalues))
-            result = _call("power_iteration(hvp, 5, rng)", power_iteration,
+            result = checks.check_call("power_iteration(hvp, 5, rng)", power_iteration,
                                        lambda v: H @ v, 5, np.random.default_rng(4))
             checks.check_true(isinstance(result, tuple) and len(result) == 2,
                               f"power_iteration should return (eigenvalue, vector), got "
@@ -177,7 +168,7 @@ def check_power_iteration(power_iteration):
         checks.check_true(np.array_equal(first, again),
                           "two calls with equally seeded rngs gave different vectors: draw the "
                           "start vector from rng (rng.standard_normal(dim)), not from np.random.")
-        value, vector = _call(
+        value, vector = checks.check_call(
             "power_iteration for the zero operator", power_iteration, lambda v: np.zeros_like(v),
             4, np.random.default_rng(2),
             hint="when H v is exactly zero, its norm is 0: stop before dividing by it")
@@ -209,7 +200,7 @@ def check_ensemble_vote(ensemble_vote):
         labels = stacked.argmax(axis=2)                                       # (K, N)
         votes = np.stack([np.bincount(row, minlength=4) for row in labels.T])  # (N, C)
         saved = [p.copy() for p in probabilities]
-        received = _call("ensemble_vote(probabilities)", ensemble_vote,
+        received = checks.check_call("ensemble_vote(probabilities)", ensemble_vote,
                                      probabilities)
         checks.check_close("ensemble_vote(probabilities)", received, ENSEMBLE_EXPECTED, mistakes={
             "average the probabilities, not the predicted labels: labels are names, not numbers":
@@ -229,7 +220,7 @@ def check_ensemble_vote(ensemble_vote):
         checks.check_true(all(np.array_equal(p, s) for p, s in zip(probabilities, saved)),
                           "ensemble_vote changed its input arrays.")
         veto = (np.array([[0.9, 0.1]]), np.array([[0.9, 0.1]]), np.array([[0.001, 0.999]]))
-        received = _call("ensemble_vote of a tuple of 3 models", ensemble_vote, veto)
+        received = checks.check_call("ensemble_vote of a tuple of 3 models", ensemble_vote, veto)
         checks.check_close("ensemble_vote of (0.9, 0.1), (0.9, 0.1), (0.001, 0.999)",
                            received, [0], mistakes={
             "multiplying the probabilities lets one confident model overrule all the others: "
@@ -242,7 +233,7 @@ def check_majority_vote(majority_vote):
         labels = [rng.integers(0, 4, size=12) for _ in range(4)]   # K = 4: ties happen
         stacked = np.array(labels)
         counts = np.stack([np.bincount(column, minlength=4) for column in stacked.T])
-        received = _call("majority_vote(labels)", majority_vote, labels)
+        received = checks.check_call("majority_vote(labels)", majority_vote, labels)
         checks.check_close("majority_vote(labels)", received, MAJORITY_EXPECTED, mistakes={
             "count the votes per label; the mean of the labels is not a vote":
                 np.round(stacked.mean(axis=0)),
@@ -253,7 +244,7 @@ def check_majority_vote(majority_vote):
         checks.check_true(np.asarray(received).dtype.kind in "iu",
                           f"majority_vote returned dtype {np.asarray(received).dtype}: return "
                           "integer labels.")
-        received = _call("majority_vote of a tuple", majority_vote,
+        received = checks.check_call("majority_vote of a tuple", majority_vote,
                                      (np.array([3]), np.array([3]), np.array([1]), np.array([1])))
         checks.check_close("majority_vote with a tie [3, 3, 1, 1]", received, [1], mistakes={
             "on a tie, return the smallest label (np.argmax returns the first maximum)": [3]})
