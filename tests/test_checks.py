@@ -131,3 +131,10 @@ def test_report_prints_nothing_when_a_check_fails(capsys):
             checks.check_true(True, "passes")
             checks.check_true(False, "fails")
     assert capsys.readouterr().out == ""
+
+
+def test_an_unwritten_answer_is_named_as_such():
+    def stub(x):
+        raise NotImplementedError()
+    with pytest.raises(LabCheckError, match=r"^sigmoid\(x\) is not written yet: fill in the cell"):
+        checks.check_call("sigmoid(x)", stub, 1.0)

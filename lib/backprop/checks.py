@@ -244,6 +244,10 @@ def check_call(name, function, *args, hint=None, **kwargs):
         return function(*args, **kwargs)
     except LabCheckError:
         raise
+    except NotImplementedError as err:  # the release's stub, `raise NotImplementedError()`
+        raise LabCheckError(f"{name} is not written yet: fill in the cell that says "
+                            "# YOUR CODE HERE (and delete its raise NotImplementedError()), "
+                            "then run it before this check.") from err
     except Exception as err:  # noqa: BLE001 (any error of the learner's code is reported)
         raise LabCheckError(f"{name} raised {type(err).__name__}: {err}"
                             + (f"\n  Hint: {hint}" if hint else "")) from err
