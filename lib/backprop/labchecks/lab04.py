@@ -60,7 +60,7 @@ def check_linear_backward(linear_backward):
                 mistakes["dx"]["dx: did you forget to transpose W?"] = dout @ W
                 mistakes["dW"]["dW: did you forget to transpose x?"] = x @ dout
             result = _call(f"linear_backward for (N, D, M) = {(N, D, M)}",
-                                       linear_backward, dout, x, W, hint=(
+                           linear_backward, dout, x, W, hint=(
                 "a shape mismatch in a matrix product: write down the shape of each array "
                 "and pick the product whose shape is that of the gradient (lesson 04, "
                 "section 2, \"shapes must match\")"))
