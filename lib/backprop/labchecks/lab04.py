@@ -88,8 +88,7 @@ def check_relu_backward(relu_backward):
             x, dout = _kink_free(rng, shape), rng.standard_normal(shape)
             saved = [dout.copy(), x.copy()]
             expected = gradcheck.numerical_gradient(lambda x_: np.maximum(x_, 0), x.copy(), dout)
-            received = _call(f"relu_backward for shape {shape}", relu_backward,
-                                         dout, x)
+            received = _call(f"relu_backward for shape {shape}", relu_backward, dout, x)
             _unchanged("relu_backward", (dout, x), saved)
             checks.check_close(f"relu_backward(dout, x) for shape {shape}", received, expected,
                                rtol=1e-5, atol=1e-7, mistakes={
@@ -120,8 +119,8 @@ def check_sigmoid_backward(sigmoid_backward):
             out = sigmoid(x)
             saved = [dout.copy(), out.copy()]
             expected = gradcheck.numerical_gradient(sigmoid, x.copy(), dout)
-            received = _call(f"sigmoid_backward for shape {shape}",
-                                         sigmoid_backward, dout, out)
+            received = _call(f"sigmoid_backward for shape {shape}", sigmoid_backward,
+                             dout, out)
             _unchanged("sigmoid_backward", (dout, out), saved)
             checks.check_close(f"sigmoid_backward(dout, out) for shape {shape}", received,
                                expected, rtol=1e-5, atol=1e-7, mistakes={
