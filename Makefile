@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 # jupyter refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help install lab test lessons labs my-labs bench mistakes clean
+.PHONY: help install lab test lessons labs my-labs bench mistakes clean torch
 
 help:
 	@echo "make lab      install and open the course in JupyterLab (lesson 01)"
@@ -24,6 +24,7 @@ help:
 	@echo "make my-labs  copy any lab you have not started into my-labs/ (never overwrites)"
 	@echo "make mistakes rewrite docs/mistakes.md: each lab's common mistakes and the message they get"
 	@echo "make bench    time training steps against PyTorch (when installed); see docs/performance.md"
+	@echo "make torch    install PyTorch (CPU) so the tests that compare with it run instead of skipping"
 	@echo "make clean    remove the virtual environment and grading leftovers"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -40,8 +41,20 @@ my-labs:
 	  if [ ! -e my-labs/$$lab ]; then cp -r labs/$$lab my-labs/ && echo "my-labs/$$lab: ready for you"; fi; \
 	done
 
+# JupyterLab 4 ignores a notebook given on its command line (it opens the Launcher); its
+# default_url is the page the browser is sent to, so that is how Lesson 01 opens.
+FIRST_LESSON := lessons/01_forward_pass.ipynb
+
 lab: $(STAMP) my-labs
-	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" lessons/01_forward_pass.ipynb
+	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" \
+	  --LabApp.default_url=/lab/tree/$(FIRST_LESSON)
+
+# PyTorch, CPU build, for the tests that compare with it (they skip without it) and `make bench`.
+# Pinned: an unpinned `torch` can pull a CUDA build of several GB. Not in requirements.txt.
+TORCH_VERSION ?= 2.13.0
+
+torch: $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -29,3 +29,13 @@ def test_a_failed_check_is_an_error_output_showing_only_its_message():
     assert "hidden_secret" not in "".join(error["traceback"])
     # other errors keep IPython's traceback: it points into the learner's own code
     assert other[0]["ename"] == "ZeroDivisionError" and len(other[0]["traceback"]) > 1
+
+
+def test_when_the_learners_function_raises_the_message_points_at_their_line():
+    _, _, (error,) = _run(
+        "from backprop import checks",
+        "def double(x):\n    return x * undefined_name",
+        "checks.check_call('double(x)', double, 2.0, hint='did you define every name?')")
+    assert error["ename"] == "LabCheckError"
+    assert error["traceback"][0].startswith("\u2717 LabCheckError: double(x) raised NameError")
+    assert error["traceback"][1] == "  (raised at Cell In[2], line 2: return x * undefined_name)"

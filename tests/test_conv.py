@@ -260,3 +260,17 @@ def test_naive_functions_reject_mismatched_channels():
 def test_conv2d_requires_an_explicit_generator():
     with pytest.raises(TypeError, match=r"Conv2d\(1, 2, kernel_size=3.*pass rng=np.random.default_rng"):
         Conv2d(1, 2, 3)
+
+
+@pytest.mark.parametrize("layer_dtype,other", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_conv_refuses_input_and_dout_of_another_float_dtype(layer_dtype, other):
+    layer = Conv2d(1, 2, 3, rng=np.random.default_rng(0), dtype=layer_dtype)
+    name = np.dtype(other).name
+    with pytest.raises(TypeError, match=rf"Conv2d\(1, 2, kernel_size=3.*\): input has dtype "
+                                        rf"{name} but the layer's parameters are "
+                                        rf"{np.dtype(layer_dtype).name}"):
+        layer(np.ones((2, 1, 5, 5), dtype=other))
+    out = layer(np.ones((2, 1, 5, 5), dtype=np.uint8))  # integer images are converted
+    assert out.dtype == layer_dtype
+    with pytest.raises(TypeError, match=rf"dout has dtype {name}"):
+        layer.backward(np.ones(out.shape, dtype=other))

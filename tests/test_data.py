@@ -211,3 +211,13 @@ def test_minibatches_reject_bad_arguments_at_the_call():
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
             data.minibatches(np.zeros(5), np.zeros(5), bad)
+
+
+def test_shuffled_minibatches_require_an_explicit_generator():
+    """A default seed would give every epoch the same order; the error names the fix."""
+    with pytest.raises(TypeError, match=r"shuffle=True needs rng=np.random.default_rng\(seed\)"):
+        data.minibatches(np.zeros(5), np.zeros(5), 2)
+    with pytest.raises(TypeError, match="got rng=int"):
+        data.minibatches(np.zeros(5), np.zeros(5), 2, rng=0)
+    batches = list(data.minibatches(np.zeros(5), np.arange(5), 2, shuffle=False))  # no rng needed
+    assert [yb.tolist() for _, yb in batches] == [[0, 1], [2, 3], [4]]

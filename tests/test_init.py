@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from backprop import init
+from backprop.conv import Conv2d
 from backprop.layers import Linear
 
 RANDOM_SCHEMES = ["small_random", "lecun_normal", "xavier_uniform", "xavier_normal",
@@ -110,8 +111,11 @@ def test_init_linear_rejects_unknown_schemes_and_non_linear_layers():
     layer = Linear(3, 2, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown scheme 'kaiming'.*he_normal"):
         init.init_linear(layer, "kaiming", np.random.default_rng(0))
-    with pytest.raises(TypeError, match="expected a backprop.layers.Linear"):
+    with pytest.raises(TypeError, match=r"expected a Linear layer \(params W of shape"):
         init.init_linear(np.zeros((3, 2)), "he_normal", np.random.default_rng(0))
+    conv = Conv2d(1, 2, 3, rng=np.random.default_rng(0))  # W is 4-D: not a linear layer
+    with pytest.raises(TypeError, match="expected a Linear layer"):
+        init.init_linear(conv, "he_normal", np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"returned shape \(2, 3\), expected \(3, 2\)"):
         init.init_linear(layer, lambda shape, rng: np.zeros(shape[::-1]), None)
 

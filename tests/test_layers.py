@@ -1,9 +1,11 @@
 """Layers: every backward pass against finite differences in float64, and every bad input."""
+import copy
+
 import numpy as np
 import pytest
 
 from backprop.gradcheck import check_layer
-from backprop.layers import Linear, ReLU, Sequential, Sigmoid, Tanh
+from backprop.layers import Layer, LayerReuseError, Linear, ReLU, Sequential, Sigmoid, Tanh
 
 # (batch, in, out): batch size 1, odd sizes, a square weight (where a missing transpose hides).
 SHAPES = [(1, 3, 2), (5, 7, 3), (4, 4, 4), (2, 1, 9)]
@@ -193,3 +195,144 @@ def test_linear_init_schemes_by_name_or_function_and_bad_names():
         Linear(2, 2, rng=rng_a, init="bogus")
     with pytest.raises(ValueError, match="give init or weight_scale, not both"):
         Linear(2, 2, rng=rng_a, init="zeros", weight_scale=1.0)
+
+
+# -- the layer tree --------------------------------------------------------------------------
+class Twice(Layer):
+    """A custom container whose forward runs its one child twice (weight sharing)."""
+
+    def __init__(self, child):
+        super().__init__()
+        self.child = self.add_child("inner", child)
+
+    def forward(self, x):
+        return self.child.forward(self.child.forward(x))
+
+
+def _mlp(rng):
+    return Sequential(Linear(2, 3, rng=rng), ReLU(), Linear(3, 1, rng=rng))
+
+
+def test_sequential_registers_its_layers_as_named_children():
+    model = _mlp(np.random.default_rng(0))
+    assert [name for name, _ in model.named_children()] == ["0", "1", "2"]
+    assert list(model.children()) == list(model.layers) == list(model)
+    assert [path for path, _ in model.named_layers()] == ["", "0", "1", "2"]
+
+
+def test_nested_containers_name_parameters_by_path():
+    rng = np.random.default_rng(0)
+    model = Sequential(_mlp(rng), Tanh(), Linear(1, 2, rng=rng))
+    assert list(model.params) == ["0.0.W", "0.0.b", "0.2.W", "0.2.b", "2.W", "2.b"]
+    assert model.params["0.2.W"] is model[0][2].params["W"]
+    assert model.num_parameters() == 13 + 4
+    report = check_layer(model, rng.standard_normal((4, 2)))
+    assert report.max_rel_error < TOL, str(report)
+
+
+def test_writing_a_parameter_through_the_view_reaches_the_child():
+    model = _mlp(np.random.default_rng(0))
+    new_W = np.ones((2, 3))
+    model.params["0.W"] = new_W
+    assert model[0].params["W"] is new_W
+    model.grads["2.b"] = np.full(1, 7.0)
+    assert model[2].grads["b"][0] == 7.0
+    with pytest.raises(KeyError, match=r"'9.W' is not a parameter"):
+        model.params["9.W"] = new_W
+    with pytest.raises(TypeError, match="cannot be deleted"):
+        del model.params["0.W"]
+
+
+def test_assigning_a_containers_params_dict_is_an_error_not_a_silent_no_op():
+    model = _mlp(np.random.default_rng(0))
+    before = model.params["0.W"].copy()
+    with pytest.raises(ValueError, match=r"'0.W' belongs to a child.*load_state_dict"):
+        model.params = {"0.W": np.zeros((2, 3))}
+    with pytest.raises(ValueError, match="belongs to a child"):
+        model.grads = {"2.W": np.zeros((3, 1))}
+    np.testing.assert_array_equal(model.params["0.W"], before)
+
+
+def test_train_eval_and_zero_grad_reach_every_layer_of_a_nested_tree():
+    rng = np.random.default_rng(0)
+    model = Sequential(_mlp(rng), Linear(1, 1, rng=rng))
+    model.eval()
+    assert all(not layer.training for _, layer in model.named_layers())
+    model.train()
+    assert all(layer.training for _, layer in model.named_layers())
+    model.zero_grad()
+    assert sorted(model.grads) == sorted(model.params)
+    assert not any(g.any() for g in model.grads.values())
+
+
+def test_state_dict_of_a_custom_container_round_trips():
+    rng = np.random.default_rng(0)
+    model = Twice(Linear(2, 2, rng=rng))
+    assert list(model.state_dict()) == ["inner.W", "inner.b"]
+    saved = model.state_dict()
+    model.params["inner.W"][...] = 0
+    model.load_state_dict(saved)
+    np.testing.assert_array_equal(model.child.params["W"], saved["inner.W"])
+
+
+def test_a_layer_used_twice_in_one_sequential_is_refused_at_construction():
+    rng = np.random.default_rng(0)
+    lin = Linear(3, 3, rng=rng)
+    with pytest.raises(LayerReuseError, match=r"Linear\(3, 3\) would appear twice.*'0' and at '2'"
+                                              r".*copy.deepcopy"):
+        Sequential(lin, ReLU(), lin)
+    with pytest.raises(ValueError, match=r"at '0.0' and at '1'"):  # LayerReuseError is one
+        Sequential(Sequential(lin), lin)
+    copies = Sequential(lin, ReLU(), copy.deepcopy(lin))  # the fix the message suggests
+    assert copies(np.ones((2, 3))).shape == (2, 3)
+
+
+def test_a_layer_running_twice_in_one_training_forward_is_refused():
+    model = Twice(Linear(2, 2, rng=np.random.default_rng(0)))
+    with pytest.raises(LayerReuseError, match=r"Linear\(2, 2\) ran twice in one forward pass of "
+                                              r"Twice\(\)"):
+        model(np.ones((1, 2)))
+    assert model.eval()(np.ones((1, 2))).shape == (1, 2)  # no backward follows: harmless
+
+
+def test_forward_called_repeatedly_then_backward_uses_the_last_forward():
+    """Evaluation passes and finite differences call forward many times: that is allowed,
+    and backward then belongs to the last forward."""
+    rng = np.random.default_rng(0)
+    model, x = _mlp(rng), rng.standard_normal((4, 2))
+    model(rng.standard_normal((7, 2)))
+    out = model(x)
+    dx = model.backward(np.ones_like(out))
+    assert dx.shape == x.shape
+    np.testing.assert_allclose(model.grads["2.b"], [4.0])
+
+
+def test_an_existing_model_can_be_wrapped_and_shared_by_another_model():
+    """Reuse is refused only within one tree: two models may share a layer."""
+    rng = np.random.default_rng(0)
+    base = _mlp(rng)
+    prefix = Sequential(*base.layers[:2])
+    assert prefix(np.ones((3, 2))).shape == (3, 3)
+
+
+# -- dtype: no silent upcasting ----------------------------------------------------------------
+def test_linear_refuses_input_of_another_float_dtype_naming_the_fix():
+    rng = np.random.default_rng(0)
+    with pytest.raises(TypeError, match=r"Linear\(3, 2\): input has dtype float32 but the layer's "
+                                        r"parameters are float64.*astype\(np.float64\)"):
+        Linear(3, 2, rng=rng)(np.ones((4, 3), dtype=np.float32))
+    single = Linear(3, 2, rng=rng, dtype=np.float32)
+    with pytest.raises(TypeError, match="input has dtype float64 .* dtype=np.float64"):
+        single(np.ones((4, 3)))
+    assert single(np.ones((4, 3), dtype=np.int64)).dtype == np.float32  # integers are converted
+    out = single(np.ones((4, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="dout has dtype float64"):
+        single.backward(np.ones(out.shape))
+
+
+def test_activations_follow_their_input_dtype_and_refuse_a_mismatched_dout():
+    relu = ReLU()
+    out = relu(np.ones(3, dtype=np.float32))
+    assert out.dtype == np.float32
+    with pytest.raises(TypeError, match=r"ReLU\(\).backward: dout has dtype float64"):
+        relu.backward(np.ones(3))

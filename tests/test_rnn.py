@@ -6,7 +6,7 @@ import pytest
 
 from backprop.gated import GRU, LSTM
 from backprop.gradcheck import check_layer, numerical_gradient, rel_error
-from backprop.layers import Linear, Sequential, Tanh
+from backprop.layers import LayerReuseError, Linear, Sequential, Tanh
 from backprop.rnn import RNN, rnn_step_backward, rnn_step_forward
 from backprop.sequence import (Embedding, TemporalLinear, TimeDistributed, clip_grad_norm,
                                sequence_cross_entropy)
@@ -441,3 +441,65 @@ def test_the_whole_recurrent_toolbox_imports_from_backprop_rnn():
     assert LSTM is gated.LSTM and GRU is gated.GRU
     assert Embedding is sequence.Embedding and TemporalLinear is sequence.TemporalLinear
     assert clip_grad_norm is sequence.clip_grad_norm
+
+
+def test_recurrent_layers_share_one_base_in_their_own_module():
+    from backprop.recurrent import RecurrentLayer
+
+    assert all(issubclass(cls, RecurrentLayer) for cls in RECURRENT)
+
+
+# -- dtype: a layer computes in its parameters' dtype, mismatched floats are refused ---------------
+@pytest.mark.parametrize("cls", RECURRENT)
+@pytest.mark.parametrize("layer_dtype,other", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_recurrent_layers_refuse_input_states_and_dout_of_another_dtype(cls, layer_dtype, other):
+    layer = cls(D, H, rng=np.random.default_rng(0), dtype=layer_dtype)
+    name = np.dtype(other).name
+    with pytest.raises(TypeError, match=rf"{cls.__name__}\(3, 5\): input has dtype {name}"):
+        layer(np.ones((2, 3, D), dtype=other))
+    for state in STATES[cls]:
+        given = {state: np.zeros((2, H), dtype=other)}
+        with pytest.raises(TypeError, match=rf"{state} has dtype {name}"):
+            layer(np.ones((2, 3, D), dtype=layer_dtype), **given)
+    out = layer(np.ones((2, 3, D), dtype=np.int64))  # integers are converted to the layer's dtype
+    assert out.dtype == layer_dtype
+    with pytest.raises(TypeError, match=rf"dout has dtype {name}"):
+        layer.backward(np.ones(out.shape, dtype=other))
+
+
+def test_embedding_output_and_gradient_have_the_tables_dtype():
+    emb = Embedding(5, 2, rng=np.random.default_rng(0), dtype=np.float32)
+    out = emb(np.array([[0, 4, 4]]))
+    assert out.dtype == np.float32
+    with pytest.raises(TypeError, match=r"Embedding\(5, 2\).backward: dout has dtype float64"):
+        emb.backward(np.ones(out.shape))
+    emb.backward(np.ones(out.shape, dtype=np.float32))
+    assert emb.grads["W"].dtype == np.float32
+
+
+def test_temporal_linear_converts_integers_and_refuses_another_float_dtype():
+    layer = TemporalLinear(3, 2, rng=np.random.default_rng(0), dtype=np.float32)
+    assert layer(np.ones((2, 4, 3), dtype=np.int64)).dtype == np.float32
+    with pytest.raises(TypeError, match=r"Linear\(3, 2\): input has dtype float64"):
+        layer(np.ones((2, 4, 3)))
+
+
+def test_time_distributed_is_a_container_whose_writes_reach_the_wrapped_layer():
+    linear = Linear(3, 2, rng=np.random.default_rng(0))
+    wrapped = TimeDistributed(linear)
+    assert list(wrapped.children()) == [linear] and list(wrapped.params) == ["W", "b"]
+    wrapped.params["b"] = np.ones(2)
+    assert linear.params["b"] is wrapped.params["b"]
+    wrapped.eval()
+    assert linear.training is False
+    wrapped.zero_grad()
+    assert sorted(linear.grads) == ["W", "b"]
+    with pytest.raises(ValueError, match="a wrapper has no params of its own"):
+        wrapped.params = {"W": np.zeros((3, 2))}
+
+
+def test_a_layer_twice_in_a_language_model_is_refused():
+    rng = np.random.default_rng(0)
+    readout = TemporalLinear(4, 4, rng=rng)
+    with pytest.raises(LayerReuseError, match=r"TemporalLinear\(4, 4\) would appear twice"):
+        Sequential(Embedding(4, 4, rng=rng), readout, RNN(4, 4, rng=rng), readout)

@@ -276,7 +276,8 @@ if _FIRST_IMPORT:
 
 def _module(name, code, **names):
     module = types.ModuleType(name)
-    module.__dict__.update(__file__=code.co_filename, _AS_IMPORTED=_AS_IMPORTED)
+    module.__dict__.update(__file__=code.co_filename, __package__=name.rpartition(".")[0],
+                           _AS_IMPORTED=_AS_IMPORTED)
     exec(code, module.__dict__)
     module.__dict__.update(names)  # functions look their globals up when they run
     return module
@@ -309,8 +310,24 @@ def _show_message_only(shell, etype, value, tb, tb_offset=None):
     """IPython handler for LabCheckError: the message is the whole report (the test code and
     the checks' internals around it would only hide it, and can show hidden tests)."""
     lines = [f"\u2717 {etype.__name__}: {value}"]
+    where = _learners_line(shell, value.__cause__)
+    if where:
+        lines.append(f"  (raised at {where})")
     shell._showtraceback(etype, value, lines)  # an error output, so the cell counts as failed
     return lines
+
+
+def _learners_line(shell, error):
+    """``Cell In[5], line 7: x[i:i + k]``: the last line of a notebook cell in `error`'s
+    traceback (the learner's code, when a check's call of their function raised), or None."""
+    import traceback
+
+    found = None
+    for frame in traceback.extract_tb(getattr(error, "__traceback__", None)):
+        label = shell.compile.format_code_name(frame.filename)
+        if label:
+            found = f"{label[0]} {label[1]}, line {frame.lineno}: {(frame.line or '').strip()}"
+    return found
 
 
 def _install_notebook_display():

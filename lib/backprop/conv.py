@@ -21,7 +21,7 @@ Any layout is accepted as input; the layers work on the ``(C, H, W, N)`` view ``
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .layers import Layer, require_rng, as_float_array
+from .layers import Layer, as_float_array, as_layer_input, require_rng
 
 
 def _pair(value, owner, name, minimum):
@@ -45,9 +45,10 @@ def output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-def _check_image(x, owner, channels=None):
-    """`x` as a float (N, C, H, W) array, or a ValueError naming `owner` and the shape."""
-    x = as_float_array(x, owner)
+def _check_image(x, owner, channels=None, dtype=None):
+    """`x` as a float (N, C, H, W) array (of exactly `dtype` if given: see `as_layer_input`),
+    or a ValueError naming `owner` and the shape."""
+    x = as_float_array(x, owner) if dtype is None else as_layer_input(x, owner, dtype)
     if x.ndim != 4:
         raise ValueError(f"{owner}: expected a 4-D input (N, C, H, W), got shape {x.shape}")
     if channels is not None and x.shape[1] != channels:
@@ -123,7 +124,7 @@ class Conv2d(Layer):
         return (n, self.out_channels, output_size(h, kh, sh, ph), output_size(w, kw, sw, pw))
 
     def forward(self, x):
-        x = _check_image(x, repr(self), self.in_channels)
+        x = _check_image(x, repr(self), self.in_channels, self.params["W"].dtype)
         _check_fits(repr(self), "kernel", self.kernel_size, x.shape[2:], self.padding)
         (ph, pw), (n, f, ho, wo) = self.padding, self.output_shape(x.shape)
         c, h, w = x.shape[1:]
@@ -142,7 +143,7 @@ class Conv2d(Layer):
     def backward(self, dout):
         x_shape, xp_shape, cols = self._cache if self._cache is not None else (None,) * 3
         out_shape = self.output_shape(x_shape) if x_shape is not None else ()
-        dout = self._check_dout(dout, out_shape)
+        dout = self._check_dout(dout, out_shape, self.params["W"].dtype)
         n, f, ho, wo = out_shape
         dout_mat = _batch_last(dout).reshape(f, -1)  # (F, H'*W'*N); a view for our own outputs
         W = self.params["W"]

@@ -198,14 +198,23 @@ def minibatches(X, y, batch_size, shuffle=True, rng=None):
     """Return an iterator of ``(X_batch, y_batch)`` covering every sample exactly once (one epoch).
 
     X: (N, ...); y: (N, ...). Batches hold `batch_size` samples; the last may be smaller.
-    With ``shuffle`` the order is a fresh permutation drawn from `rng`. Bad arguments raise
-    here, at the call, rather than at the first ``next()``.
+    With ``shuffle`` (the default) the order is a fresh permutation drawn from `rng`, a
+    ``np.random.Generator`` that is required: pass the same generator every epoch so that each
+    epoch gets a new order (a default seed would repeat one order forever). ``shuffle=False``
+    keeps the order of X and needs no rng. Bad arguments raise here, at the call, rather than at
+    the first ``next()``.
     """
     if len(X) != len(y):
         raise ValueError(f"minibatches: X has {len(X)} samples but y has {len(y)}")
     if not is_positive_int(batch_size):
         raise ValueError(f"minibatches: batch_size must be an integer >= 1, got {batch_size!r}")
+    if shuffle and not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            "minibatches: shuffle=True needs rng=np.random.default_rng(seed), created once and "
+            "passed every epoch (so each epoch gets a new order), or shuffle=False; "
+            f"got rng={type(rng).__name__}"
+        )
     X, y = np.asarray(X), np.asarray(y)
-    order = _generator(rng, "minibatches").permutation(len(X)) if shuffle else np.arange(len(X))
+    order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
     batches = (order[start:start + batch_size] for start in range(0, len(X), batch_size))
     return ((X[idx], y[idx]) for idx in batches)

@@ -7,7 +7,7 @@ gates of all steps are stored during ``forward`` so that ``backward`` never reco
 import numpy as np
 
 from . import functional as F
-from .rnn import RecurrentLayer
+from .recurrent import RecurrentLayer
 
 
 class LSTM(RecurrentLayer):
@@ -69,7 +69,8 @@ class LSTM(RecurrentLayer):
             self._check_dout(dout, ())  # raises "backward() called before forward()"
         x_rows, h_start, c_start, gates, c, tanh_c, h, has_h0, has_c0 = self._cache
         T, N, H = h.shape
-        dout = self._check_dout(dout, (N, T, H)).transpose(1, 0, 2)  # time-major, like h
+        dout = self._check_dout(dout, (N, T, H), self.params["Wx"].dtype)
+        dout = dout.transpose(1, 0, 2)  # time-major, like h
         Wh_T = self.params["Wh"].T
         c_prev_all = np.concatenate([c_start[None], c[:-1]])
         da = np.empty_like(gates)  # dL/d(pre-activations), (T, N, 4H)
@@ -138,7 +139,8 @@ class GRU(RecurrentLayer):
             self._check_dout(dout, ())
         x_rows, h_start, gates, ah_n, h, has_h0 = self._cache
         T, N, H = h.shape
-        dout = self._check_dout(dout, (N, T, H)).transpose(1, 0, 2)
+        dout = self._check_dout(dout, (N, T, H), self.params["Wx"].dtype)
+        dout = dout.transpose(1, 0, 2)
         Wh_T = self.params["Wh"].T
         h_prev_all = np.concatenate([h_start[None], h[:-1]])
         dax = np.empty_like(gates)  # dL/d(input-side pre-activations)

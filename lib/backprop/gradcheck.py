@@ -143,11 +143,9 @@ def check_layer(layer, x, seed=0, h=1e-6, tol=1e-7):
 
 
 def _to_float64(layer):
-    """Cast a layer's parameters (and any sub-layers') to float64 in place of the copy."""
-    children = getattr(layer, "layers", None)
-    if children is not None:
-        for child in children:
-            _to_float64(child)
-        return
-    for name in list(layer.params):
-        layer.params[name] = np.asarray(layer.params[name], dtype=np.float64)
+    """Cast the parameters of every layer in the tree to float64, in place of the copy."""
+    nodes = [node for _, node in layer.named_layers()] if hasattr(layer, "named_layers") else [layer]
+    for node in nodes:  # a duck-typed layer (not a backprop Layer) just has params
+        own = node.own_params() if hasattr(node, "own_params") else node.params
+        for name in list(own):
+            own[name] = np.asarray(own[name], dtype=np.float64)

@@ -138,15 +138,21 @@ SCHEMES = {
 def init_linear(layer, scheme, rng, **scheme_kwargs):
     """Re-initialise a `backprop.layers.Linear` in place: W by ``scheme``, b to zeros.
 
+    Any layer whose ``params`` are ``W (in, out)`` and ``b (out,)`` qualifies (also
+    `backprop.sequence.TemporalLinear`); it is recognised by its parameters, not its class, so
+    this module does not import `backprop.layers` (which imports it).
+
     scheme: a name from `SCHEMES` (e.g. ``"he_normal"``) or a function ``(shape, rng) -> array``.
     ``scheme_kwargs`` go to the scheme (``scale=0.1`` for small_random, ``gain=`` for Xavier).
     The arrays are overwritten, not replaced, so an optimizer holding them keeps working; their
     dtype is kept. Returns the layer.
     """
-    from .layers import Linear  # here, so that layers.py may import this module
-
-    if not isinstance(layer, Linear):
-        raise TypeError(f"init_linear: expected a backprop.layers.Linear, got {layer!r}")
+    params = getattr(layer, "params", None)
+    W, b = (params.get("W"), params.get("b")) if hasattr(params, "get") else (None, None)
+    if not (isinstance(W, np.ndarray) and W.ndim == 2 and isinstance(b, np.ndarray)
+            and b.shape == W.shape[1:]):
+        raise TypeError(f"init_linear: expected a Linear layer (params W of shape (in, out) and "
+                        f"b of shape (out,)), got {layer!r}")
     if isinstance(scheme, str):
         if scheme not in SCHEMES:
             raise ValueError(
@@ -155,7 +161,6 @@ def init_linear(layer, scheme, rng, **scheme_kwargs):
         scheme = SCHEMES[scheme]
     elif not callable(scheme):
         raise TypeError(f"init_linear: scheme must be a name or a function, got {scheme!r}")
-    W, b = layer.params["W"], layer.params["b"]
     new_W = np.asarray(scheme(W.shape, rng, **scheme_kwargs))
     if new_W.shape != W.shape:
         raise ValueError(

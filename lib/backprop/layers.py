@@ -1,123 +1,17 @@
-"""Layers with an explicit forward and backward pass.
+"""Dense layers, activations and `Sequential`, each with an explicit forward and backward pass.
 
-One interface for every layer (also in `backprop.conv` and `backprop.rnn`):
-
-- ``forward(x)`` returns the output and keeps what ``backward`` needs;
-- ``backward(dout)`` takes the gradient of the loss with respect to the output and returns
-  ``dx``, the gradient with respect to the input, after filling ``grads``, a dict with the same
-  keys (and array shapes) as ``params``.
-
-Parameters are NumPy arrays that optimizers update in place, so references stay valid.
+The interface they share, the layer tree, the rule against using one layer object twice, and
+the dtype rule are those of the `Layer` base class (`backprop.base`, re-exported here so that
+``from backprop.layers import Layer`` works): ``forward(x)`` returns the output and keeps what
+``backward`` needs; ``backward(dout)`` fills ``grads`` (the keys and shapes of ``params``) and
+returns ``dx``. Parameters are NumPy arrays that optimizers update in place.
 """
 import numpy as np
 
 from . import functional as F
 from . import init as initializers
-
-
-def as_float_array(x, owner, dtype=None):
-    """Return `x` as a floating-point ndarray, or raise a TypeError that names `owner`.
-
-    Integer and boolean input is converted to `dtype` (float64 when None); float input keeps
-    its dtype unless `dtype` is given.
-    """
-    arr = np.asarray(x)
-    if arr.dtype.kind in "biu":
-        return arr.astype(dtype or np.float64)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"{owner}: expected a real-valued array, got dtype {arr.dtype}")
-    return arr if dtype is None else arr.astype(dtype, copy=False)
-
-
-def require_rng(rng, owner):
-    """Return `rng` if it is a NumPy Generator; otherwise explain how to pass one.
-
-    Layers never draw from a hidden global generator, so every run is reproducible.
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{owner}: pass rng=np.random.default_rng(seed) (a NumPy Generator) so the random "
-            f"initial weights are reproducible; got {type(rng).__name__}"
-        )
-    return rng
-
-
-class Layer:
-    """Base class: a layer with `params`, `grads`, and a training/evaluation mode."""
-
-    def __init__(self):
-        self.params = {}
-        self.grads = {}
-        self.training = True
-        self._cache = None
-
-    def __call__(self, x):
-        return self.forward(x)
-
-    def forward(self, x):
-        raise NotImplementedError
-
-    def backward(self, dout):
-        raise NotImplementedError
-
-    # -- helpers shared by every layer -------------------------------------------------
-    def _check_dout(self, dout, out_shape):
-        if self._cache is None:
-            raise RuntimeError(f"{self!r}: backward() called before forward()")
-        dout = as_float_array(dout, f"{self!r}.backward")
-        if dout.shape != tuple(out_shape):
-            raise ValueError(
-                f"{self!r}.backward: expected dout of shape {tuple(out_shape)} "
-                f"(the shape forward returned), got {dout.shape}"
-            )
-        return dout
-
-    def named_parameters(self):
-        """Yield ``(name, param, grad)`` for every parameter; ``grad`` is None before backward."""
-        for name, param in self.params.items():
-            yield name, param, self.grads.get(name)
-
-    def zero_grad(self):
-        """Set every gradient to zeros shaped like its parameter."""
-        for name, param in self.params.items():
-            self.grads[name] = np.zeros_like(param)
-
-    def train(self):
-        """Switch to training mode (matters for dropout); returns self."""
-        self.training = True
-        return self
-
-    def eval(self):
-        """Switch to evaluation mode; returns self."""
-        self.training = False
-        return self
-
-    def state_dict(self):
-        """A copy of every parameter, by name."""
-        return {name: param.copy() for name, param in self.params.items()}
-
-    def load_state_dict(self, state):
-        """Copy the arrays in `state` into the parameters, in place (names must match exactly)."""
-        unknown = sorted(set(state) - set(self.params))
-        if unknown:
-            raise KeyError(f"{self!r}: state has entries {unknown} that are not parameters "
-                           f"(parameters: {sorted(self.params)})")
-        for name, param in self.params.items():
-            if name not in state:
-                raise KeyError(f"{self!r}: state has no entry for parameter {name!r}")
-            if np.shape(state[name]) != param.shape:
-                raise ValueError(
-                    f"{self!r}: parameter {name!r} has shape {param.shape}, "
-                    f"state has {np.shape(state[name])}"
-                )
-            param[...] = state[name]
-
-    def num_parameters(self):
-        """Total number of scalar parameters."""
-        return sum(p.size for p in self.params.values())
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
+from .base import (Layer, LayerReuseError, ParameterView, as_float_array,  # noqa: F401
+                   as_layer_input, require_rng)
 
 
 class Linear(Layer):
@@ -159,7 +53,7 @@ class Linear(Layer):
         self.params = {"W": W.astype(dtype), "b": np.zeros(self.out_features, dtype=dtype)}
 
     def forward(self, x):
-        x = as_float_array(x, repr(self))
+        x = as_layer_input(x, repr(self), self.params["W"].dtype)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"{self!r}: expected input of shape (N, {self.in_features}), got {x.shape}"
@@ -169,7 +63,8 @@ class Linear(Layer):
 
     def backward(self, dout):
         x = self._cache
-        dout = self._check_dout(dout, (len(x) if x is not None else 0, self.out_features))
+        dout = self._check_dout(dout, (len(x) if x is not None else 0, self.out_features),
+                                self.params["W"].dtype)
         self.grads["W"] = x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"].T
@@ -189,7 +84,8 @@ class _Elementwise(Layer):
 
     def backward(self, dout):
         x, out = self._cache if self._cache is not None else (None, None)
-        dout = self._check_dout(dout, out.shape if out is not None else ())
+        dout = self._check_dout(dout, out.shape if out is not None else (),
+                                out.dtype if out is not None else None)
         return dout * self._local_grad(x, out)
 
 
@@ -226,8 +122,11 @@ class Tanh(_Elementwise):
 class Sequential(Layer):
     """Layers applied in order; backward runs them in reverse.
 
-    ``params`` and ``grads`` are flat views named ``"<index>.<name>"`` (``"0.W"``, ``"0.b"``, ...)
-    over the children's own arrays, so an optimizer updating them updates the children.
+    The layers are its children, named ``"0"``, ``"1"``, ..., so ``params`` and ``grads`` are
+    flat views named ``"<index>.<name>"`` (``"0.W"``, ``"0.b"``, ...) over the children's own
+    arrays: an optimizer updating them updates the children, and ``model.params["0.W"] = W``
+    stores W in layer 0. ``layers`` is the tuple of layers. The same layer object twice
+    (``Sequential(lin, ReLU(), lin)``) raises `LayerReuseError`.
     """
 
     def __init__(self, *layers):
@@ -237,48 +136,14 @@ class Sequential(Layer):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: item {i} is {layer!r}, not a Layer")
-        self.layers = list(layers)
+            self.add_child(str(i), layer)
 
     @property
-    def params(self):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
-
-    @params.setter
-    def params(self, value):  # Layer.__init__ assigns {}; children own the real arrays
-        pass
-
-    @property
-    def grads(self):
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
-
-    @grads.setter
-    def grads(self, value):
-        pass
-
-    def named_parameters(self):
-        # Straight from the children: the flat dict views would be rebuilt once per parameter.
-        for i, layer in enumerate(self.layers):
-            for name, param, grad in layer.named_parameters():
-                yield f"{i}.{name}", param, grad
-
-    def zero_grad(self):
-        for layer in self.layers:
-            layer.zero_grad()
-
-    def train(self):
-        for layer in self.layers:
-            layer.train()
-        self.training = True
-        return self
-
-    def eval(self):
-        for layer in self.layers:
-            layer.eval()
-        self.training = False
-        return self
+    def layers(self):
+        return tuple(self._children.values())
 
     def forward(self, x):
-        for layer in self.layers:
+        for layer in self._children.values():
             x = layer.forward(x)
         return x
 
@@ -291,7 +156,7 @@ class Sequential(Layer):
         return self.layers[i]
 
     def __len__(self):
-        return len(self.layers)
+        return len(self._children)
 
     def __iter__(self):
         return iter(self.layers)

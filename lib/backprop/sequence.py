@@ -51,7 +51,7 @@ class Embedding(Layer):
     def backward(self, dout):
         ids = self._cache
         out_shape = (ids.shape if ids is not None else ()) + (self.embedding_dim,)
-        dout = self._check_dout(dout, out_shape)
+        dout = self._check_dout(dout, out_shape, self.params["W"].dtype)
         dW = np.zeros_like(self.params["W"])
         np.add.at(dW, ids.ravel(), dout.reshape(-1, self.embedding_dim))
         self.grads["W"] = dW
@@ -66,46 +66,24 @@ class TimeDistributed(Layer):
 
     The batch and time axes are merged into one, ``(N*T, ...)``, for the wrapped layer (every
     step uses the same weights, so this is one big batch), and split again afterwards.
-    ``params`` and ``grads`` are the wrapped layer's own dicts.
+    ``layer`` is its only child, registered under the empty name, so ``params`` and ``grads``
+    carry the wrapped layer's own names (``"W"``, ``"b"``) and writes go to it.
     """
 
     def __init__(self, layer):
         super().__init__()
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed: expected a Layer, got {layer!r}")
-        self.layer = layer
+        self.add_child("", layer)
 
     @property
-    def params(self):
-        return self.layer.params
-
-    @params.setter
-    def params(self, value):  # Layer.__init__ assigns {}; the wrapped layer owns the arrays
-        pass
-
-    @property
-    def grads(self):
-        return self.layer.grads
-
-    @grads.setter
-    def grads(self, value):
-        pass
-
-    def zero_grad(self):
-        self.layer.zero_grad()
-
-    def train(self):
-        self.layer.train()
-        self.training = True
-        return self
-
-    def eval(self):
-        self.layer.eval()
-        self.training = False
-        return self
+    def layer(self):
+        return self._children[""]
 
     def forward(self, x):
-        x = as_float_array(x, repr(self))
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":  # the wrapped layer converts integers to its own dtype
+            as_float_array(x, repr(self))  # raises the TypeError
         if x.ndim < 3:
             raise ValueError(f"{self!r}: expected input of shape (N, T, ...) with at least 3 "
                              f"dimensions, got {x.shape}")
@@ -135,7 +113,7 @@ class TemporalLinear(TimeDistributed):
         self.in_features, self.out_features = self.layer.in_features, self.layer.out_features
 
     def forward(self, x):
-        x = as_float_array(x, repr(self))
+        x = np.asarray(x)
         if x.ndim != 3 or x.shape[2] != self.in_features:
             raise ValueError(f"{self!r}: expected input of shape (N, T, {self.in_features}), "
                              f"got {x.shape}")

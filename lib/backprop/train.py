@@ -234,7 +234,7 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=N
     if val_data is not None and len(val_data) != 2:
         raise ValueError("fit: val_data must be a pair (X_val, y_val)")
     X, y = np.asarray(X), np.asarray(y)
-    minibatches(X, y, batch_size)  # validates lengths and batch_size before any training
+    minibatches(X, y, batch_size, shuffle=False)  # validates lengths and batch_size first
     if len(X) == 0:
         raise ValueError("fit: X is empty")
     rng = _generator(rng, "fit")

@@ -154,6 +154,7 @@ def _error(cell):
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+_CHAINED = re.compile(r"The above exception was the direct cause|During handling of the above")
 
 
 def _raised_in_visible_part(error, source):
@@ -162,8 +163,12 @@ def _raised_in_visible_part(error, source):
     hidden = next((n for n, line in enumerate(lines, 1) if HIDDEN_BEGIN in line), None)
     if hidden is None:
         return True
-    for frame in error.get("traceback", []):
-        match = _CELL_LINE.search(_ANSI.sub("", frame))
+    frames = [_ANSI.sub("", frame) for frame in error.get("traceback", [])]
+    # A chained error (a check's call of the learner's function that raised) prints the cause
+    # first: the check that failed is the outermost frame after the last chaining line.
+    chained = [i for i, frame in enumerate(frames) if _CHAINED.search(frame)]
+    for frame in frames[chained[-1] + 1:] if chained else frames:
+        match = _CELL_LINE.search(frame)
         if match:  # the outermost frame: the test cell itself
             return int(match.group(1)) < hidden
     return False
