@@ -61,3 +61,19 @@ def test_a_forward_pass_that_assumes_a_square_kernel_is_named(lab):
         return out
     with pytest.raises(LabCheckError, match="kernels need not be square"):
         lab.check_conv_forward(assumes_square)
+
+
+def test_assignment_instead_of_accumulation_in_per_image_loops_is_named(lab):
+    def assigns(dout, x, W, stride=1, padding=0):
+        kh, kw = W.shape[2:]
+        xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        dxp, dW = np.zeros(xp.shape), np.zeros(W.shape)
+        for n, f, r, c in np.ndindex(*dout.shape):
+            window = (n, slice(None), slice(r * stride, r * stride + kh),
+                      slice(c * stride, c * stride + kw))
+            dxp[window] = dout[n, f, r, c] * W[f]  # = where += belongs
+            dW[f] += dout[n, f, r, c] * xp[window]
+        crop = dxp[:, :, padding:padding + x.shape[2], padding:padding + x.shape[3]]
+        return crop, dW, dout.sum(axis=(0, 2, 3))
+    with pytest.raises(LabCheckError, match=r"use \+= : every image, filter and position"):
+        lab.check_conv_backward(assigns)

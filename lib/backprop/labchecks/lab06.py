@@ -19,6 +19,8 @@ TEST_TARGET = 0.95  # accuracy of the learner's CNN on the test split
 WINDOW_START = ("the window of output (r, c) starts at row r * stride and column c * stride "
                 "of the padded input")
 ACCUMULATE = ("use += : overlapping windows (and all filters, images and positions) add up")
+ACCUMULATE_EVERY = ("use += : every image, filter and position adds its part; with = only the "
+                    "last iteration of your loops is left")
 
 
 def _call(name, function, *args, hint=None):
@@ -84,8 +86,9 @@ def _finite_differences(layer, x, dout):
             "db": gradcheck.numerical_gradient(lambda b_: layer(x), layer.params["b"], dout)}
 
 
-def _assigned(dout, x, W, stride, padding):
-    """What `=` instead of `+=` gives in a loop over output positions (r, c): (dx, dW)."""
+def _assigned(dout, x, W, stride, padding, per_image_and_filter=False):
+    """What `=` instead of `+=` gives: (dx, dW), in a loop over output positions (r, c), or
+    over images, filters and positions."""
     kh, kw = W.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     dxp, dW = np.zeros(xp.shape), np.zeros(W.shape)
@@ -93,8 +96,15 @@ def _assigned(dout, x, W, stride, padding):
         for c in range(dout.shape[3]):
             rows = slice(r * stride, r * stride + kh)
             cols = slice(c * stride, c * stride + kw)
-            dxp[:, :, rows, cols] = np.tensordot(dout[:, :, r, c], W, axes=(1, 0))
-            dW = np.tensordot(dout[:, :, r, c], xp[:, :, rows, cols], axes=(0, 0))
+            if not per_image_and_filter:
+                dxp[:, :, rows, cols] = np.tensordot(dout[:, :, r, c], W, axes=(1, 0))
+                dW = np.tensordot(dout[:, :, r, c], xp[:, :, rows, cols], axes=(0, 0))
+    if per_image_and_filter:
+        for n, f, r, c in np.ndindex(*dout.shape):
+            rows = slice(r * stride, r * stride + kh)
+            cols = slice(c * stride, c * stride + kw)
+            dxp[n, :, rows, cols] = dout[n, f, r, c] * W[f]
+            dW[f] = dout[n, f, r, c] * xp[n, :, rows, cols]
     return dxp[:, :, padding:padding + x.shape[2], padding:padding + x.shape[3]], dW
 
 
@@ -125,7 +135,8 @@ def _db_mistakes(dout):
             "db is a sum over images and positions, not a mean": dout.mean(axis=(0, 2, 3)),
             "db has shape (F,): sum without keepdims=True": dout.sum(axis=(0, 2, 3),
                                                                      keepdims=True),
-            ACCUMULATE: dout[:, :, -1, -1].sum(axis=0)}
+            ACCUMULATE: dout[:, :, -1, -1].sum(axis=0),
+            ACCUMULATE_EVERY: dout[-1, :, -1, -1]}
 
 
 def check_conv_backward(conv_backward_naive):
@@ -139,6 +150,7 @@ def check_conv_backward(conv_backward_naive):
         flipped = _conv(W[:, :, ::-1, ::-1].copy(), b, 1, 0)
         flipped(x)
         dx_assigned, dW_assigned = _assigned(dout, x, W, 1, 0)
+        dx_assigned_nf, dW_assigned_nf = _assigned(dout, x, W, 1, 0, per_image_and_filter=True)
         layer(x)
         layer.backward(dout)
         mistakes = {
@@ -146,11 +158,13 @@ def check_conv_backward(conv_backward_naive):
                    "each window receives dout times the kernel as it is, not flipped)":
                        flipped.backward(dout),
                    ACCUMULATE: dx_assigned,
+                   ACCUMULATE_EVERY: dx_assigned_nf,
                    "with padding 0, a[:, :, p:-p, p:-p] is empty: crop with p:p + H instead":
                        np.zeros((2, 3, 0, 0))},
             "dW": {"dW collects dout times each window, with the window as it is (not flipped)":
                        layer.grads["W"][:, :, ::-1, ::-1],
                    ACCUMULATE: dW_assigned,
+                   ACCUMULATE_EVERY: dW_assigned_nf,
                    "sum dW over the whole batch, not over the last image only":
                        gradcheck.numerical_gradient(lambda W_: layer(x[-1:]), layer.params["W"],
                                                     dout[-1:]),
