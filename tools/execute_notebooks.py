@@ -14,16 +14,19 @@ import time
 
 import nbformat
 from nbclient import NotebookClient
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def strip_volatile(nb):
-    """Drop what changes on every run of an unchanged notebook: execution timestamps and
+    """Drop what changes on every run of an unchanged notebook: execution timestamps,
     ipywidgets' random model ids (a widget's saved state is useless on a code host anyway; its
-    plain-text fallback stays)."""
+    plain-text fallback stays), and how a busy machine happened to split one print's text into
+    several stream messages (consecutive stream outputs are joined)."""
     nb.metadata.pop("widgets", None)
+    CoalesceStreamsPreprocessor().preprocess(nb, {})
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         for output in cell.get("outputs", []):
