@@ -1,4 +1,5 @@
-"""Lab 05 (optimizers): mistakes in SGD with momentum, Adam, and the loops that run them."""
+"""Lab 05 (optimizers): mistakes in SGD with momentum, Adam, the loops that run them, and the
+training and tuning of a classifier with them."""
 from . import Mistake
 
 VELOCITY = "\n    v_new = momentum * v + dw"  # with the indent: the docstring says it too
@@ -72,7 +73,7 @@ MISTAKES = [
             ("        w, v = sgd_momentum_update(w, grad_f(w), v, lr, momentum)\n",
              "        w_new, v = sgd_momentum_update(w, grad_f(w), v, lr, momentum)\n"
              "        w[:] = w_new\n"),
-            hint="path.append(w.copy())"),
+            hint="every row of the path is the same point"),
     Mistake("minimise_with_adam: t counts from 0", "minimise_with_adam",
             ("range(1, steps + 1)", "range(steps)"),
             hint="does t start at 0?"),
@@ -85,4 +86,17 @@ MISTAKES = [
     Mistake("minimise_with_adam: forgot to pass beta1, beta2 and eps on", "minimise_with_adam",
             (ADAM_CALL, "adam_update(w, grad_f(w), m, v, t, lr)"),
             hint="pass beta1, beta2 and eps on"),
+    Mistake("minimise_with_adam: forgot to pass lr on (Adam's default 1e-3)",
+            "minimise_with_adam",
+            (ADAM_CALL, "adam_update(w, grad_f(w), m, v, t, beta1=beta1, beta2=beta2, eps=eps)"),
+            hint="pass lr on to adam_update"),
+    Mistake("minimise_with_adam: the path leaves out w0", "minimise_with_adam",
+            ("path = [w]", "path = []"),
+            hint="row 0 is w0"),
+    Mistake("build_and_train: the default learning rates, not tuned", "build_and_train",
+            ("momentum_lr, adam_lr = 0.1, 0.03", "momentum_lr, adam_lr = 0.01, 0.001"),
+            hint="below the target"),
+    Mistake("build_and_train: forgot to pass lr to adam_update (its default 1e-3 is used)",
+            "build_and_train", ("*state[name], t,\n" + " " * 53 + "lr)", "*state[name], t)"),
+            hint="below the target"),
 ]

@@ -1,23 +1,28 @@
-"""Lab 06 (CNN): mistakes in the naive convolution and max-pooling passes: kernel flips,
-stride, padding, crops, `=` for `+=`, wrong sums."""
+"""Lab 06 (CNN): mistakes in the convolution and max-pooling passes (kernel flips, stride,
+padding, crops, `=` for `+=`, wrong sums, square-kernel assumptions) and in the CNN built
+from them."""
 from . import Mistake
 
 CONV_SIZES = ("out_h = (height + 2 * padding - kh) // stride + 1\n"
               "    out_w = (width + 2 * padding - kw) // stride + 1")
-CONV_WINDOW = "window = xp[n, :, r * stride:r * stride + kh, c * stride:c * stride + kw]"
+CONV_WINDOW = "window = xp[:, :, r * stride:r * stride + kh, c * stride:c * stride + kw]"
 BACK_WINDOW = ("rows = slice(r * stride, r * stride + kh)\n"
-               "                    cols = slice(c * stride, c * stride + kw)")
+               "            cols = slice(c * stride, c * stride + kw)")
+DX_TERM = "dxp[:, :, rows, cols] += np.tensordot(dout[:, :, r, c], W, axes=(1, 0))"
+DW_TERM = "dW += np.tensordot(dout[:, :, r, c], xp[:, :, rows, cols], axes=(0, 0))"
+DB = "    db = dout.sum(axis=(0, 2, 3))\n"
 CROP = "dx = dxp[:, :, padding:padding + height, padding:padding + width]"
 BEFORE_CROP = "    dx = dxp["
 POOL_ROUTE = "dx[n, ch, r * stride + i, c * stride + j] += dout[n, ch, r, c]"
 POOL_WINDOW = "dx[n, ch, r * stride:r * stride + pool, c * stride:c * stride + pool]"
+TRAIN = "epochs=8,"
 
 MISTAKES = [
     Mistake("conv_forward_naive: flips the kernel (a true convolution)", "conv_forward_naive",
-            ("* W[f])", "* W[f, :, ::-1, ::-1])"),
+            ("np.tensordot(window, W,", "np.tensordot(window, W[:, :, ::-1, ::-1],"),
             hint="do not flip the kernel"),
     Mistake("conv_forward_naive: forgot the bias", "conv_forward_naive",
-            (") + b[f]", ")"),
+            ("[1, 2, 3])) + b", "[1, 2, 3]))"),
             hint="add the bias b[f]"),
     Mistake("conv_forward_naive: output size without the padding", "conv_forward_naive",
             (CONV_SIZES, "out_h = (height - kh) // stride + 1\n"
@@ -25,28 +30,37 @@ MISTAKES = [
             hint="the output size must count the padding"),
     Mistake("conv_forward_naive: never pads x", "conv_forward_naive",
             ("(padding, padding), (padding, padding)", "(0, 0), (0, 0)"),
-            hint="pad x with `padding` zeros"),
+            hint="pad x before taking windows"),
     Mistake("conv_forward_naive: windows start at (r, c), ignoring the stride",
-            "conv_forward_naive", (CONV_WINDOW, "window = xp[n, :, r:r + kh, c:c + kw]"),
+            "conv_forward_naive", (CONV_WINDOW, "window = xp[:, :, r:r + kh, c:c + kw]"),
             hint="starts at row r * stride"),
     Mistake("conv_forward_naive: output size ignores the stride", "conv_forward_naive",
             (CONV_SIZES, "out_h = height + 2 * padding - kh + 1\n"
                          "    out_w = width + 2 * padding - kw + 1"),
-            hint="H' = (H + 2p - kh) // s + 1"),
+            hint="the output size uses the stride"),
+    Mistake("conv_forward_naive: assumes a square kernel (kw = kh)", "conv_forward_naive",
+            ("n_filters, _, kh, kw = W.shape", "n_filters, _, kh, _ = W.shape\n    kw = kh"),
+            hint="kernels need not be square"),
+    Mistake("conv_forward_naive: rounds the output size up when the stride does not divide",
+            "conv_forward_naive",
+            (CONV_SIZES, "out_h = -(-(height + 2 * padding - kh) // stride) + 1\n"
+                         "    out_w = -(-(width + 2 * padding - kw) // stride) + 1"),
+            hint="the output size uses the stride"),
     Mistake("conv_backward_naive: flips the kernel in dx", "conv_backward_naive",
-            ("dout[n, f, r, c] * W[f]", "dout[n, f, r, c] * W[f, :, ::-1, ::-1]"),
+            (DX_TERM, DX_TERM.replace(", W,", ", W[:, :, ::-1, ::-1],")),
             hint="not flipped"),
     Mistake("conv_backward_naive: dx with = instead of +=", "conv_backward_naive",
-            ("dxp[n, :, rows, cols] +=", "dxp[n, :, rows, cols] ="),
+            ("dxp[:, :, rows, cols] +=", "dxp[:, :, rows, cols] ="),
             hint="use += : overlapping windows"),
     Mistake("conv_backward_naive: dW with = instead of +=", "conv_backward_naive",
-            ("dW[f] +=", "dW[f] ="),
+            ("dW +=", "dW ="),
             hint="use += : overlapping windows"),
-    Mistake("conv_backward_naive: db with = instead of +=", "conv_backward_naive",
-            ("db[f] +=", "db[f] ="),
+    Mistake("conv_backward_naive: db from the last position only (= in the loop)",
+            "conv_backward_naive",
+            [(DB, ""), (DW_TERM, DW_TERM + "\n            db = dout[:, :, r, c].sum(axis=0)")],
             hint="use += : overlapping windows"),
     Mistake("conv_backward_naive: flips the window in dW", "conv_backward_naive",
-            ("* xp[n, :, rows, cols]", "* xp[n, :, rows, cols][:, ::-1, ::-1]"),
+            ("xp[:, :, rows, cols], axes=(0, 0))", "xp[:, :, rows, cols][:, :, ::-1, ::-1], axes=(0, 0))"),
             hint="with the window as it is"),
     Mistake("conv_backward_naive: forgot to crop the padding off dx", "conv_backward_naive",
             (CROP, "dx = dxp"),
@@ -58,19 +72,22 @@ MISTAKES = [
             (CROP, "dx = dxp[:, :, padding:-padding, padding:-padding]"),
             hint="crop with p:p + H instead"),
     Mistake("conv_backward_naive: windows ignore the stride", "conv_backward_naive",
-            (BACK_WINDOW, "rows = slice(r, r + kh)\n                    cols = slice(c, c + kw)"),
-            hint="the window of output (r, c) starts at (r * stride, c * stride)"),
+            (BACK_WINDOW, "rows = slice(r, r + kh)\n            cols = slice(c, c + kw)"),
+            hint="starts at row r * stride"),
+    Mistake("conv_backward_naive: assumes a square kernel (kw = kh)", "conv_backward_naive",
+            ("kh, kw = W.shape[2:]", "kh = kw = W.shape[2]"),
+            hint="kernels need not be square"),
     Mistake("conv_backward_naive: db summed over the batch axis only", "conv_backward_naive",
-            (BEFORE_CROP, "    db = dout.sum(axis=0)\n" + BEFORE_CROP),
-            hint="sum dout over axes (0, 2, 3)"),
+            (DB, "    db = dout.sum(axis=0)\n"),
+            hint="sum dout over the images and positions"),
     Mistake("conv_backward_naive: db summed without the batch axis", "conv_backward_naive",
-            (BEFORE_CROP, "    db = dout.sum(axis=(1, 2, 3))\n" + BEFORE_CROP),
+            (DB, "    db = dout.sum(axis=(1, 2, 3))\n"),
             hint="db sums over the batch as well"),
     Mistake("conv_backward_naive: db averaged instead of summed", "conv_backward_naive",
-            (BEFORE_CROP, "    db = db / (n_images * out_h * out_w)\n" + BEFORE_CROP),
+            (DB, "    db = dout.mean(axis=(0, 2, 3))\n"),
             hint="not a mean"),
     Mistake("conv_backward_naive: dW divided by the batch size", "conv_backward_naive",
-            (BEFORE_CROP, "    dW = dW / n_images\n" + BEFORE_CROP),
+            (BEFORE_CROP, "    dW = dW / len(x)\n" + BEFORE_CROP),
             hint="divide by the batch size"),
     Mistake("max_pool_forward: averages each window", "max_pool_forward",
             ("window.max(axis=(2, 3))", "window.mean(axis=(2, 3))"),
@@ -101,8 +118,24 @@ MISTAKES = [
               "x[n, ch, r:r + pool, c:c + pool]"),
              ("dx[n, ch, r * stride + i, c * stride + j]", "dx[n, ch, r + i, c + j]")],
             hint="starts at (r * stride, c * stride)"),
+    Mistake("max_pool_backward: forgets the window's offset (indexes dx from the origin)",
+            "max_pool_backward",
+            ("dx[n, ch, r * stride + i, c * stride + j]", "dx[n, ch, i, j]"),
+            hint="did you index dx from the array's origin"),
     Mistake("max_pool_backward: unravels the argmax with the wrong width", "max_pool_backward",
             ("i, j = np.unravel_index(np.argmax(window), window.shape)",
              "i, j = divmod(np.argmax(window), pool + 1)"),
             hint="np.unravel_index"),
+    Mistake("build_and_train: filters initialised to zero (the ReLUs never open)",
+            "build_and_train", ("kernel_size)) * scale", "kernel_size)) * 0"),
+            hint="below the target"),
+    Mistake("build_and_train: one epoch with a tiny learning rate", "build_and_train",
+            [(TRAIN, "epochs=1,"), ("lr=0.01", "lr=1e-4")],
+            hint="below the target"),
+    Mistake("build_and_train: the library's Conv2d instead of the learner's layer",
+            "build_and_train",
+            ("Sequential(MyConv2d(1, n_filters, 3, 1, 1, model_rng),",
+             "Sequential(__import__('backprop.conv').conv.Conv2d(1, n_filters, 3, padding=1, "
+             "rng=model_rng),"),
+            hint="YOUR convolution layer"),
 ]
