@@ -37,15 +37,6 @@ def _library_step(optimizer_class, w, dw, state, **options):
     return point.params["w"], optimizer.state["w"]
 
 
-def _call(name, function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError:
-        raise checks.LabCheckError(
-            f"{name}: the function is not written yet (it raises NotImplementedError): write "
-            "your answer and delete the `raise NotImplementedError()` line.") from None
-
-
 def _unchanged(name, arrays, saved):
     checks.check_true(all(np.array_equal(a, s) for a, s in zip(arrays, saved)),
                       f"{name} changed an input array in place (w -= ..., v *= ...): compute "
@@ -67,7 +58,7 @@ def check_sgd_momentum_update(sgd_momentum_update):
             w, dw, v = rng.standard_normal((3, *shape))
             saved = [w.copy(), dw.copy(), v.copy()]
             name = f"sgd_momentum_update(w, dw, v, lr={lr}, momentum={momentum})"
-            w_new, v_new = _pair(name, _call(name, sgd_momentum_update, w, dw, v, lr, momentum),
+            w_new, v_new = _pair(name, checks.check_call(name, sgd_momentum_update, w, dw, v, lr, momentum),
                                  2)
             _unchanged("sgd_momentum_update", (w, dw, v), saved)
             expected_w, state = _library_step(SGD, w, dw, {"velocity": v}, lr=lr,
@@ -103,7 +94,7 @@ def check_adam_moments(adam_update):
         t, lr, beta1, beta2, eps = 3, 0.01, 0.8, 0.9, 1e-8
         saved = [w.copy(), dw.copy(), m.copy(), v.copy()]
         name = f"adam_update(w, dw, m, v, t={t}, lr={lr}, beta1={beta1}, beta2={beta2})"
-        result = _pair(name, _call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps), 3)
+        result = _pair(name, checks.check_call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps), 3)
         _unchanged("adam_update", (w, dw, m, v), saved)
         _, state = _library_step(Adam, w, dw, {"t": t - 1, "m": m, "v": v}, lr=lr,
                                  betas=(beta1, beta2), eps=eps)
@@ -136,7 +127,7 @@ def check_adam_step(adam_update):
         t, lr, beta1, beta2 = 3, 0.01, 0.8, 0.9
         eps = 0.1  # large on purpose, so that where eps goes makes a visible difference
         name = f"adam_update(w, dw, m, v, t={t}, lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps})"
-        w_new = _pair(name, _call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps),
+        w_new = _pair(name, checks.check_call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps),
                       3)[0]
         expected, _ = _library_step(Adam, w, dw, {"t": t - 1, "m": m, "v": v}, lr=lr,
                                     betas=(beta1, beta2), eps=eps)
@@ -197,7 +188,7 @@ def _library_path(optimizer_class, grad_f, w0, steps, forget=(), **options):
 def _check_path(name, minimise, args, grad_f, w0, steps, library_path, mistakes):
     w0_before = np.array(w0, copy=True)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        path = _call(name, minimise, grad_f, w0, *args)
+        path = checks.check_call(name, minimise, grad_f, w0, *args)
     checks.check_true(np.array_equal(w0, w0_before), f"{name} changed w0 in place.")
     shape = (steps + 1, len(w0_before))
     checks.check_true(np.shape(path) != (steps, shape[1]) or not np.allclose(
@@ -225,7 +216,7 @@ def _bowl():
 
 
 def _prerequisite(name, update, args, expected, test):
-    result = _call(name, update, *args)
+    result = checks.check_call(name, update, *args)
     checks.check_true(isinstance(result, (tuple, list)) and len(result) == len(expected) and all(
                           np.allclose(r, e) for r, e in zip(result, expected)),
                       f"this test runs your {name}, which is not right yet: make {test} pass "
@@ -288,7 +279,7 @@ def check_build_and_train(train_softmax_regression, momentum_lr, adam_lr):
             checks.check_true(np.ndim(lr) == 0 and np.isfinite(lr) and lr > 0,
                               f"{method}_lr should be a positive number, got {lr!r:.40}")
             name = f"train_softmax_regression({method!r}, lr={lr:g}, epochs={EPOCH_BUDGET})"
-            params = _call(name, train_softmax_regression, method, lr, EPOCH_BUDGET)
+            params = checks.check_call(name, train_softmax_regression, method, lr, EPOCH_BUDGET)
             checks.check_true(isinstance(params, dict) and {"W", "b"} <= set(params),
                               f"{name} should return the dict of trained parameters "
                               "{'W': (64, 10), 'b': (10,)}.")

@@ -23,18 +23,6 @@ ACCUMULATE_EVERY = ("use += : every image, filter and position adds its part; wi
                     "last iteration of your loops is left")
 
 
-def _call(name, function, *args, hint=None):
-    """`checks.check_call`, except that an answer not written yet says so (not the hint)."""
-    try:
-        return checks.check_call(name, function, *args, hint=hint)
-    except checks.LabCheckError as err:
-        if isinstance(err.__cause__, NotImplementedError):
-            raise checks.LabCheckError(
-                f"{name}: the function is not written yet (it raises NotImplementedError): "
-                "write your answer and delete the `raise NotImplementedError()` line.") from None
-        raise
-
-
 def _unchanged(name, arrays, saved):
     checks.check_true(all(np.array_equal(a, s) for a, s in zip(arrays, saved)),
                       f"{name} changed one of its input arrays in place: compute new arrays.")
@@ -71,7 +59,7 @@ def check_conv_forward(conv_forward_naive):
                 WINDOW_START: stride_1[:, :, :out_h, :out_w],
                 "the output size must use the stride: H' = (H + 2p - kh) // s + 1": stride_1}
             name = f"conv_forward_naive(x, W, b, stride={stride}, padding={padding})"
-            out = _call(name, conv_forward_naive, x, W, b, stride, padding, hint=(
+            out = checks.check_call(name, conv_forward_naive, x, W, b, stride, padding, hint=(
                 "a window ran past the edge of the input, or does not match the kernel: pad x "
                 "before taking windows; the output size uses the stride and the padding; "
                 "kernels need not be square (kh, kw = W.shape[2:])"))
@@ -113,7 +101,7 @@ def _check_backward(conv_backward_naive, x, W, b, stride, padding, dout, mistake
     expected = _finite_differences(layer, x, dout)
     saved = dout.copy(), x.copy(), W.copy()
     where = f"x {x.shape}, W {W.shape}, stride={stride}, padding={padding}"
-    result = _call(f"conv_backward_naive for {where}", conv_backward_naive, dout, x, W, stride,
+    result = checks.check_call(f"conv_backward_naive for {where}", conv_backward_naive, dout, x, W, stride,
                    padding, hint=(
         "a window ran past the edge, or does not match the kernel: work on the padded input "
         "(dx of the padded input has its shape), window (r, c) starts at (r * stride, "
@@ -219,7 +207,7 @@ def check_max_pool_forward(max_pool_forward):
             out_h, out_w = expected.shape[2:]
             stride_1 = MaxPool2d(pool, 1)(x)
             name = f"max_pool_forward(x, pool={pool}, stride={stride})"
-            out = _call(name, max_pool_forward, x, pool, stride, hint=(
+            out = checks.check_call(name, max_pool_forward, x, pool, stride, hint=(
                 "a window ran past the edge of x or is empty: the output size uses the stride "
                 "(windows that would run past the edge are left out), and window (r, c) "
                 "starts at (r * stride, c * stride)"))
@@ -254,7 +242,7 @@ def check_max_pool_backward(max_pool_backward):
         x = np.array([[[[1.0, 2.0, 3.0], [4.0, 9.0, 5.0], [6.0, 7.0, 8.0]]]])
         dout = np.array([[[[1.0, 10.0], [100.0, 1000.0]]]])
         name = "max_pool_backward(dout, x, pool=2, stride=1)"
-        dx = _call(name, max_pool_backward, dout, x, 2, 1, hint=(
+        dx = checks.check_call(name, max_pool_backward, dout, x, 2, 1, hint=(
             "an index ran past the edge of dx: np.argmax gives an index into the flattened "
             "window; np.unravel_index(k, window.shape) turns it into (row, column) inside "
             "the window"))
@@ -284,7 +272,7 @@ def check_max_pool_backward(max_pool_backward):
             dout_1 = np.zeros(stride_1(x).shape)
             dout_1[:, :, :dout.shape[2], :dout.shape[3]] = dout
             name = f"max_pool_backward(dout, x, pool={pool}, stride={stride})"
-            received = _call(name, max_pool_backward, dout, x, pool, stride)
+            received = checks.check_call(name, max_pool_backward, dout, x, pool, stride)
             checks.check_close(f"{name} for x {x.shape}: dx", received, expected, rtol=1e-5,
                                atol=1e-7, mistakes={
                 "send each window's gradient only to its maximum, not to every entry":
