@@ -195,11 +195,12 @@ class SandboxedKernelManager(AsyncKernelManager):
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/sbin", "/sbin",
-            *_mounts_for(etc + _python_paths()),
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(self.tmp_bytes), "--tmpfs", "/dev/shm", "--chmod", "1777", "/dev/shm",
             "--size", str(self.tmp_bytes), "--tmpfs", "/tmp", "--chmod", "1777", "/tmp",
             "--size", str(self.workdir_bytes), "--tmpfs", WORKDIR, "--chmod", "0777", WORKDIR,
+            # after the tmpfs mounts, so that a repository cloned under /tmp stays visible
+            *_mounts_for(etc + _python_paths()),
             "--perms", "0755", "--dir", "/run", "--perms", "0755", "--dir", "/run/grading",
             "--ro-bind", self._input_dir, INPUT_DIR,
             "--ro-bind", STARTUP_FILE, STARTUP_IN_SANDBOX,
