@@ -3,6 +3,7 @@ together on a whole class): the output cap, the private copy of a submission, an
 confinement."""
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 
@@ -35,7 +36,10 @@ def test_the_private_copy_leaves_out_notebooks_and_what_were_links(tmp_path):
     (submitted / "notes.txt").symlink_to(tmp_path / "gradebook.db")
     (graded / "notes.txt").write_text("secret")  # nbgrader's copy follows the link
     copy = SandboxedKernelManager._private_copy(str(graded))
-    assert sorted(os.listdir(copy)) == ["data.csv"]
+    try:
+        assert sorted(os.listdir(copy)) == ["data.csv"]
+    finally:
+        shutil.rmtree(os.path.dirname(copy))
 
 
 async def _run_in_kernel(code):
