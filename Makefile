@@ -80,12 +80,17 @@ clean:
 # whole cycle). LAB is a lab folder name, e.g. `make autograde LAB=lab01_forward_pass`, or '*'.
 NBGRADER := $(BIN)/nbgrader
 
-.PHONY: release autograde feedback grades regrade audit lab-given student-given
+.PHONY: release autograde feedback grades regrade audit sandbox lab-given student-given
+
+sandbox:  # install the autograding sandbox (Debian's bubblewrap; needs root) and check it
+	@command -v bwrap >/dev/null || apt-get install -y bubblewrap || \
+	  { echo "Install bubblewrap as root: apt-get install bubblewrap"; exit 2; }
+	@$(BIN)/python -c "import sys; sys.path.insert(0, '.'); from grading.sandbox import sandbox_problem as p; print(p() or 'sandbox ready: autograde runs every kernel in bubblewrap'); sys.exit(bool(p()))"
 
 release: lab-given $(STAMP)  # the student version: solutions/$(LAB) -> labs/$(LAB)
 	$(NBGRADER) generate_assignment '$(LAB)' --force
 
-autograde: lab-given $(STAMP)  # grade submitted/*/$(LAB); exit status 1 if one failed
+autograde: lab-given $(STAMP)  # grade submitted/*/$(LAB), sandboxed; exit status 1 if one failed
 	$(NBGRADER) autograde '$(LAB)'
 
 feedback: lab-given $(STAMP)  # feedback/<student>/$(LAB)/*.html from autograded/

@@ -8,12 +8,26 @@ import os
 import re
 import sys
 
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
+                                    ClearOutput, DeduplicateIds, GetGrades, IgnorePattern,
+                                    NbGraderPreprocessor, OverwriteCells, OverwriteKernelspec,
+                                    SaveAutoGrades)
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # the course's grading machinery, grading/
+try:
+    from grading.preprocessors import LimitOutputBytes, RestoreLockedCells, SandboxedExecute
+except ImportError as missing:  # this file copied without grading/: only autograde needs it
+    _why = (f"grading/ must sit next to nbgrader_config.py for autograde ({missing}); copy "
+            "it from the Backprop Lab repository")
+
+    class _NeedsGrading(NbGraderPreprocessor):
+        def preprocess(self, nb, resources):
+            raise RuntimeError(_why)
+    LimitOutputBytes = RestoreLockedCells = SandboxedExecute = _NeedsGrading
 
 # nbgrader runs the `alembic` command (from PATH) when it creates a new gradebook; without this,
 # `.venv/bin/nbgrader ...` in a fresh clone fails unless the virtual environment is activated.
@@ -35,12 +49,28 @@ os.makedirs(os.path.join(HERE, ".nbgrader", "exchange"), exist_ok=True)
 # every lab runs in well under a second on the solution.
 c.Execute.timeout = 30
 c.Execute.interrupt_on_timeout = True
-# A flood of print() output is cut, so feedback stays readable and the gradebook small.
+# A flood of print() output is cut, so feedback stays readable and the gradebook small: 200
+# lines and 100,000 characters per cell (one 30 MB line is one line).
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 60
+c.LimitOutputBytes.max_bytes = 100_000
 
-# A test cell the student deleted is put back from the gradebook and run, never silently 0.
+# A test cell the student deleted is put back from the gradebook and run, never silently 0;
+# RestoreLockedCells puts back any other locked cell (setup code, markdown) too.
 c.OverwriteCells.add_missing_cells = True
+
+# Autograding runs every submission's kernel in a sandbox (grading/sandbox.py; needs root and
+# Debian's bubblewrap, see docs/instructors.md): no access to anything but a private copy of the
+# student's own folder, no network, rlimits, and every process it starts dies with it. Graded
+# test cells reach the kernel through a file it deletes before running them. Without root or
+# bubblewrap, autograde stops with a message saying so; to grade unsandboxed anyway (as stock
+# nbgrader does), set c.SandboxedKernelManager.sandbox = False. `nbgrader validate` (the
+# learner's Validate button) is not affected: it runs the learner's own notebook as they are.
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec,
+                                      OverwriteCells, RestoreLockedCells, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern,
+                                       ClearMetadataPreprocessor, LimitOutputBytes,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 

@@ -13,7 +13,7 @@ mlp_forward calls dense_forward, so a broken dense_forward also fails mlp_forwar
 """
 import ast
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nbformat
 
@@ -34,13 +34,16 @@ def student(function):
 class Submission:
     notebook: nbformat.NotebookNode | None  # None: the student's folder holds no notebook
     points: float  # what the work earns
+    # other files handed in: name -> bytes, or ("link", target) for a symbolic link
+    files: dict = field(default_factory=dict)
 
 
 class Lab:
     """One lab notebook: its source (answers and all tests) and the release students got."""
 
-    def __init__(self, solution, release):
+    def __init__(self, solution, release, path=None):
         self.solution, self.release = solution, release
+        self.path = path  # "<lab>/<notebook>.ipynb"
         self.answer_ids = [nbgrader_meta(c)["grade_id"] for c in solution.cells
                            if c.cell_type == "code" and nbgrader_meta(c).get("solution")]
         self.test_points = {grade_id: nbgrader_meta(cell)["points"]

@@ -7,18 +7,30 @@ the correct and the blank student for every other lab. ONE `nbgrader autograde '
 (docs/instructors.md). Each student must get exactly what their work earns, and no fault may
 stop the run, restore less than every test, or show a hidden test.
 
+Every kernel runs in the sandbox of grading/sandbox.py, and the class includes the hostile
+students of hostile/students.py (lab 01 only; without root and bubblewrap they are left out and
+the rest of the class is graded unsandboxed). Besides the scores, the test proves that no file
+outside a student's own folder changes, that neither hidden tests nor the grader's environment
+reach any feedback page or graded output, that no process of the run is left, that no student
+reached the network, and that the gradebook holds only what nbgrader wrote.
+
 Run it alone with `pytest -m grading` (a few minutes: every submission runs in its own kernel).
 With BACKPROP_FULL_CLASS=1, the whole class submits every lab (about a minute per lab more): a
 check for lab authors that a new lab's tests hold up as well as lab 01's.
 """
 import csv
+import hashlib
 import importlib.util
 import os
 import re
+import secrets
 import shutil
+import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +46,16 @@ from notebooks import (HIDDEN_MARKERS, IGNORED_NAMES, NBGRADER_CONFIG, REPO_ROOT
                        nbgrader_meta, partition_lines, source_path)
 from submissions import STUDENTS, Lab, NotApplicable
 
+_ORDINARY = set(STUDENTS)
+import hostile.students as hostile  # noqa: E402 (registers the hostile class in STUDENTS)
+
+sys.path.insert(0, str(REPO_ROOT))
+from grading.sandbox import sandbox_problem  # noqa: E402
+
 pytestmark = pytest.mark.grading
+HOSTILE = set(STUDENTS) - _ORDINARY
+NO_SANDBOX = sandbox_problem()  # why kernels cannot be sandboxed here, or None
+SECRET = "BACKPROP_GRADER_SECRET"
 
 LABS = lab_names()
 FIRST_LAB = LABS[0] if LABS else None
@@ -49,8 +70,10 @@ FULL_CLASS_EVERYWHERE = os.environ.get("BACKPROP_FULL_CLASS") == "1"
 
 
 def students_of(lab):
-    whole_class = lab == FIRST_LAB or FULL_CLASS_EVERYWHERE
-    return list(STUDENTS) if whole_class else list(EVERY_LAB_STUDENTS)
+    if lab != FIRST_LAB and not FULL_CLASS_EVERYWHERE:
+        return list(EVERY_LAB_STUDENTS)
+    hostile_too = lab == FIRST_LAB and not NO_SANDBOX
+    return [s for s in STUDENTS if s not in HOSTILE or hostile_too]
 
 
 CLASS = [(lab, student) for lab in LABS for student in students_of(lab)]
@@ -64,6 +87,10 @@ class GradedCourse:
     not_applicable: dict = field(default_factory=dict)  # (lab, student) -> why not made
     runs: dict = field(default_factory=dict)  # nbgrader command -> CompletedProcess
     seconds: dict = field(default_factory=dict)  # nbgrader command -> wall-clock seconds
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))
+    before: dict = field(default_factory=dict)  # what the run must not change, before it
+    after: dict = field(default_factory=dict)  # the same, after it
+    connections: list = field(default_factory=list)  # what reached the probe server
 
     @property
     def db_url(self):
@@ -76,7 +103,8 @@ class GradedCourse:
              f"--CourseDirectory.root={self.root}", f"--CourseDirectory.db_url={self.db_url}",
              "--NbGrader.log_format=%(asctime)s.%(msecs)03d [%(name)s | %(levelname)s] "
              "%(message)s"],
-            cwd=self.root, capture_output=True, text=True)
+            cwd=self.root, capture_output=True, text=True,
+            env=dict(os.environ, **{SECRET: self.secret}))
         self.seconds[command] = time.perf_counter() - started
         return self.runs[command]
 
@@ -90,6 +118,8 @@ def _make_course(root):
     fixture's `nbgrader generate_assignment`, which also records every test cell in the
     gradebook (autograde restores test cells from there); students get the committed release."""
     shutil.copy2(NBGRADER_CONFIG, root / "nbgrader_config.py")
+    shutil.copytree(REPO_ROOT / "grading", root / "grading",
+                    ignore=shutil.ignore_patterns(*IGNORED_NAMES))
     shutil.copytree(SOLUTIONS_DIR, root / "solutions",
                     ignore=shutil.ignore_patterns(*IGNORED_NAMES))
 
@@ -101,7 +131,7 @@ def _lab(root, name):
     if not generated.is_file():
         raise FileNotFoundError(f"nbgrader could not generate labs/{name}")
     release = committed_lab_notebook(name) or nbformat.read(generated, as_version=4)
-    return Lab(nbformat.read(source_path(name), as_version=4), release)
+    return Lab(nbformat.read(source_path(name), as_version=4), release, name)
 
 
 def _class_submits(course, lab):
@@ -125,6 +155,87 @@ def _submit(root, student, lab, submissions):
     for name, submission in submissions.items():
         if submission.notebook is not None:
             nbformat.write(submission.notebook, folder / name)
+        for file_name, content in submission.files.items():
+            if isinstance(content, tuple):  # ("link", target)
+                (folder / file_name).symlink_to(content[1])
+            else:
+                (folder / file_name).write_bytes(content)
+
+
+# What nbgrader itself writes during a run; every other file of the course must stay as it was.
+_WRITTEN_BY_NBGRADER = ("autograded", "feedback", "gradebook.db", "grades.csv")
+
+
+def _listen(connections):
+    """A server on the host's loopback; what connects to it is added to `connections`."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    server_done = threading.Event()
+
+    def serve():
+        while not server_done.is_set():
+            try:
+                client, address = server.accept()
+            except OSError:
+                continue
+            connections.append((address, client.recv(100)))
+            client.close()
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server_done
+
+
+def _tree_digest(folder, skip=()):
+    """{relative path: sha256} of every file under `folder` (links: their target), except
+    under the top-level names in `skip`."""
+    digests = {}
+    for path in sorted(Path(folder).rglob("*")):
+        relative = path.relative_to(folder)
+        if relative.parts[0] in skip or "__pycache__" in relative.parts:
+            continue
+        if path.is_symlink():
+            digests[str(relative)] = "link " + os.readlink(path)
+        elif path.is_file():
+            digests[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def _repository_digest():
+    """Digests of the repository's tracked files, and whether the venv has a sitecustomize."""
+    tracked = subprocess.run(["git", "-C", str(REPO_ROOT), "ls-files", "-z"],
+                             capture_output=True, check=False).stdout.decode().split("\0")
+    digests = {name: hashlib.sha256((REPO_ROOT / name).read_bytes()).hexdigest()
+               for name in tracked if name and (REPO_ROOT / name).is_file()}
+    import sysconfig
+    digests["<venv sitecustomize>"] = os.path.exists(
+        os.path.join(sysconfig.get_paths()["purelib"], "sitecustomize.py"))
+    for planted in ("/tmp/backprop-hostile-planted", "/dev/shm/backprop-hostile-planted"):
+        digests[planted] = os.path.exists(planted)
+    return digests
+
+
+def _processes_of_the_run(secret):
+    """{pid: command line} of the processes started by this run's grading: run by a sandbox
+    user id, or carrying the run's secret in their environment."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                uid = int(next(line for line in status if line.startswith("Uid:")).split()[1])
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, StopIteration, ValueError):
+            continue
+        if uid >= 200000 or secret.encode() in environ:
+            found[int(entry)] = command.decode(errors="replace")[:200]
+    return found
+
+
+def _manual_scores(root):
+    with sqlite3.connect(root / "gradebook.db") as db:
+        return db.execute("select count(*) from grade where manual_score is not null "
+                          "or extra_credit is not null").fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +244,8 @@ def course(tmp_path_factory):
     autograde, generate_feedback and export, each run once for every lab and student."""
     course = GradedCourse(tmp_path_factory.mktemp("course"))
     _make_course(course.root)
+    probe, probe_done = _listen(course.connections)
+    hostile.ROOT, hostile.PROBE_PORT = course.root, probe.getsockname()[1]
     course.nbgrader("generate_assignment", "*", "--force")
     with Gradebook(course.db_url, COURSE_ID) as gradebook:
         for student in STUDENTS:
@@ -144,9 +257,20 @@ def course(tmp_path_factory):
             course.ungradable[lab] = f"{type(error).__name__}: {error}"
             for student in students_of(lab):
                 shutil.rmtree(course.root / "submitted" / student / lab, ignore_errors=True)
-    course.nbgrader("autograde", "*", f"--Execute.timeout={CELL_TIMEOUT}")
+    course.before = {"course": _tree_digest(course.root, skip=_WRITTEN_BY_NBGRADER),
+                     "repository": _repository_digest(),
+                     "processes": _processes_of_the_run(course.secret)}
+    sandbox = [] if not NO_SANDBOX else ["--SandboxedKernelManager.sandbox=False"]
+    course.nbgrader("autograde", "*", f"--Execute.timeout={CELL_TIMEOUT}", *sandbox)
+    time.sleep(2)  # what outlived its kernel would act now (hostile_fork_survivor: every 0.5 s)
+    course.after = {"processes": _processes_of_the_run(course.secret),
+                    "manual scores": _manual_scores(course.root)}
     course.nbgrader("generate_feedback", "*")
     course.nbgrader("export", "--to", str(course.root / "grades.csv"))
+    course.after.update(course=_tree_digest(course.root, skip=_WRITTEN_BY_NBGRADER),
+                        repository=_repository_digest())
+    probe_done.set()
+    probe.close()
     return course
 
 
@@ -244,6 +368,75 @@ def test_deleted_test_cells_can_be_put_back(lab_notebook):
                 "after its answer cell (or another test cell).")
 
 
+# -- the sandbox -------------------------------------------------------------------------------
+sandboxed = pytest.mark.skipif(bool(NO_SANDBOX), reason=f"no sandbox here: {NO_SANDBOX}")
+
+
+@sandboxed
+def test_no_file_outside_a_students_own_folder_changes(course):
+    for place in ("course", "repository"):
+        before, after = course.before[place], course.after[place]
+        changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        assert not changed, f"grading changed files of the {place}: {changed[:10]}"
+
+
+@sandboxed
+def test_no_process_of_the_run_is_left(course):
+    left = {pid: command for pid, command in course.after["processes"].items()
+            if pid not in course.before["processes"]}
+    assert not left, f"processes started by grading outlived it: {left}"
+
+
+@sandboxed
+def test_the_gradebook_holds_only_what_nbgrader_wrote(course):
+    assert course.after["manual scores"] == 0, "a manual score or extra credit was written"
+    assert _manual_scores(course.root) == 0, "a manual score was written after grading"
+
+
+@sandboxed
+def test_no_student_reaches_the_network(course):
+    assert not course.connections, f"submissions reached the host: {course.connections}"
+
+
+def _output_text(cell):
+    parts = []
+    for output in cell.get("outputs", []):
+        parts += [output.get("text", ""), output.get("evalue", "")]
+        parts += output.get("traceback", [])
+        parts += [str(value) for value in output.get("data", {}).values()]
+    return "\n".join(parts)
+
+
+@sandboxed
+@pytest.mark.parametrize("student", sorted(HOSTILE))
+def test_graded_outputs_show_no_hidden_test_nor_the_graders_secrets(course, student):
+    """What student code printed, in the graded notebook and the feedback page."""
+    _require_gradable(course, FIRST_LAB)
+    if (FIRST_LAB, student) in course.not_applicable:
+        pytest.skip(course.not_applicable[FIRST_LAB, student])
+    for name in [n for n in lab_notebooks() if n.startswith(f"{FIRST_LAB}/")]:
+        hidden = _hidden_lines(nbformat.read(source_path(name), as_version=4))
+        graded = nbformat.read(course.root / "autograded" / student / name, as_version=4)
+        printed = "\n".join(_output_text(cell) for cell in graded.cells)
+        shown = {line.strip() for line in printed.splitlines()}
+        leaked = sorted(hidden & shown) + sorted(h for h in hidden if len(h) > 20
+                                                 and h in printed)
+        assert not leaked, f"{student}'s graded outputs show hidden test lines: {leaked[:5]}"
+        page = course.root / "feedback" / student / FIRST_LAB / (Path(name).stem + ".html")
+        assert course.secret not in printed and course.secret not in page.read_text(), (
+            f"{student} printed the grader's environment")
+
+
+@sandboxed
+def test_one_huge_line_is_cut(course):
+    _require_gradable(course, FIRST_LAB)
+    name = f"{FIRST_LAB}/{FIRST_LAB}.ipynb"
+    graded = course.root / "autograded" / "one_huge_line" / name
+    feedback = course.root / "feedback" / "one_huge_line" / FIRST_LAB / f"{FIRST_LAB}.html"
+    for path in (graded, feedback):
+        assert path.stat().st_size < 2_000_000, f"{path.name} is {path.stat().st_size} B"
+
+
 # -- feedback ----------------------------------------------------------------------------------
 class _Text(HTMLParser):
     """The text a browser shows for an HTML page (entities decoded), as a list of strings."""
@@ -301,10 +494,14 @@ def test_audit_flags_every_tampering_student_and_nobody_else(course):
                                                   "audit_submissions.py")
     audit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(audit)
-    flagged = {student for student, _, _ in audit.audit(course.root)}
-    tampering = {student for student in STUDENTS if student.startswith("tamper_")}
-    assert flagged == tampering, (f"tools/audit_submissions.py flags {sorted(flagged)}; the "
-                                  f"tampering students are {sorted(tampering)}")
+    flagged = {student for student, lab, _ in audit.audit(course.root) if lab == FIRST_LAB}
+    graded = set(students_of(FIRST_LAB))
+    tampering = {s for s in graded if s.startswith(("tamper_", "hostile_"))}
+    honest = {s for s in graded if s not in tampering and not s.startswith("resource_")}
+    assert tampering <= flagged, (f"tools/audit_submissions.py does not flag "
+                                  f"{sorted(tampering - flagged)}")
+    assert not flagged & honest, (f"tools/audit_submissions.py flags honest work: "
+                                  f"{sorted(flagged & honest)}")
 
 
 # -- grades ------------------------------------------------------------------------------------

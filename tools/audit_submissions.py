@@ -22,14 +22,15 @@ SUSPICIOUS = {
         r"get_ipython|input_transformers|set_custom_exc|\bIPython\b|run_cell",
     "reaches into Python's machinery":
         r"sys\.modules|_getframe|\binspect\b|\bbuiltins\b|__import__|importlib|globals\(\)"
-        r"|\bexec\(|\beval\(|__code__|__globals__",
+        r"|\bexec\(|\beval\(|__code__|__globals__|settrace|setprofile|addaudithook|linecache"
+        r"|f_globals|f_locals|_current_frames",
     "replaces a function of NumPy or of the course library":
         r"^\s*(np|numpy|checks|backprop)(\.\w+)+\s*=[^=]|setattr\(",
     "imports the course library (does it call a reference for what the lab asks?)":
         r"^\s*(from|import)\s+backprop\b",
     "touches files, processes or the network":
         r"\bopen\(|\bos\.(system|remove|unlink|_exit|kill|environ)|subprocess|shutil|pathlib"
-        r"|socket|urllib|requests",
+        r"|socket|urllib|requests|sqlite3|os\.fork|ctypes",
 }
 
 

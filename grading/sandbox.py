@@ -1,0 +1,232 @@
+"""A Jupyter kernel manager that runs each kernel in a bubblewrap sandbox (autograding only).
+
+The kernel sees, read-only, the Python installation, the virtual environment and the course
+library, plus a private copy of the submission's folder without its notebooks (the notebook
+being graded holds the hidden tests) in a size-limited tmpfs at /submission, and a private
+/tmp. Nothing else of the machine exists inside: no solutions/, gradebook, exchange, other
+students' folders or the rest of the repository. It has no network (a new, empty network
+namespace), its own PID namespace (when the kernel ends, every process it started dies with
+it), runs as a user id of its own that no other process has, without capabilities, under
+rlimits on memory, CPU time, process count and file size, and with an environment reduced to
+a short allow-list. Connection goes through unix sockets in a private directory
+(transport "ipc"), since TCP to the host cannot leave the empty network namespace.
+
+bubblewrap is Debian's `bubblewrap` package (`apt-get install bubblewrap`); it must run as
+root here, because the kernel's unique user id is set with `setpriv` inside the sandbox.
+"""
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Bool, Integer, Unicode
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STARTUP_FILE = os.path.join(HERE, "kernel_startup.py")
+# Inside the sandbox.
+WORKDIR = "/submission"
+INPUT_DIR = "/run/submitted"  # the private copy, read-only; startup copies it to WORKDIR
+STARTUP_IN_SANDBOX = "/run/grading/kernel_startup.py"
+# Environment variables a kernel keeps (everything else of the grader's environment is dropped).
+ENV_KEPT = ("JPY_", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_", "LANG", "LC_", "PYDEVD_")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot be set up on this machine; the message says what to do."""
+
+
+def sandbox_problem():
+    """Why kernels cannot be sandboxed here, or None when they can."""
+    if shutil.which("bwrap") is None:
+        return ("bubblewrap is not installed: `apt-get install bubblewrap` (Debian/Ubuntu), "
+                "or set c.SandboxedKernelManager.sandbox = False to grade without a sandbox")
+    if os.geteuid() != 0:
+        return ("the sandbox gives every kernel a user id of its own, which needs root: run "
+                "autograde as root in the grading machine or container, or set "
+                "c.SandboxedKernelManager.sandbox = False to grade without a sandbox")
+    for tool in ("setpriv", "prlimit"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` (util-linux) is missing"
+    return None
+
+
+def _ancestors(path):
+    """'/a/b/c' -> ['/a', '/a/b'] (the folders bubblewrap must create, readable, for a bind)."""
+    parts = path.strip("/").split("/")[:-1]
+    return ["/" + "/".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def _mounts_for(paths):
+    args, made = [], set()
+    for path in paths:
+        for folder in _ancestors(path):
+            if folder not in made:
+                made.add(folder)
+                args += ["--perms", "0755", "--dir", folder]
+        args += ["--ro-bind", path, path]
+    return args
+
+
+def _python_paths():
+    """Folders the kernel's Python needs: the installation, the venv, the editable library."""
+    import sys
+
+    import backprop
+
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+             os.path.dirname(os.path.dirname(os.path.realpath(backprop.__file__)))}
+    return sorted(p for p in paths if not p.startswith("/usr"))
+
+
+def kill_user_processes(uid, signum=signal.SIGKILL):
+    """Send `signum` to every process running as `uid` (the sandbox's own user id); how
+    many got it."""
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                uids = next(line for line in status if line.startswith("Uid:")).split()[1:]
+            if str(uid) in uids:
+                os.kill(int(entry), signum)
+                killed += 1
+        except (OSError, StopIteration, ProcessLookupError):
+            continue
+    return killed
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """An AsyncKernelManager whose kernel runs under bubblewrap (see the module docstring)."""
+
+    sandbox = Bool(True, help="Run each kernel in the sandbox (False: as nbgrader does, "
+                              "with the grader's rights)").tag(config=True)
+    memory_bytes = Integer(3 * 2**30, help="RLIMIT_AS of the kernel").tag(config=True)
+    cpu_seconds = Integer(600, help="RLIMIT_CPU of each process of the kernel").tag(config=True)
+    max_processes = Integer(64, help="RLIMIT_NPROC: processes and threads of the kernel's "
+                                     "user, the kernel's own threads included").tag(config=True)
+    file_bytes = Integer(64 * 2**20, help="RLIMIT_FSIZE: largest file it can write"
+                         ).tag(config=True)
+    workdir_bytes = Integer(256 * 2**20, help="size of the tmpfs holding /submission"
+                            ).tag(config=True)
+    tmp_bytes = Integer(64 * 2**20, help="size of the private /tmp").tag(config=True)
+    uid_range = Unicode("200000-999999", help="user ids to draw each kernel's from"
+                        ).tag(config=True)
+
+    cell_timeout = None  # seconds, set by SandboxedExecute: the kernel's own watchdog
+    tests_dir = None
+    _run_dir = None
+    _input_dir = None
+    _uid = None
+
+    async def _async_pre_start_kernel(self, **kw):
+        if self.sandbox:
+            problem = sandbox_problem()
+            if problem:
+                raise SandboxError(f"cannot sandbox the grading kernel: {problem}")
+            low, high = (int(n) for n in self.uid_range.split("-"))
+            self._uid = random.randint(low, high)
+            self._run_dir = tempfile.mkdtemp(prefix="backprop-kernel-")
+            os.chown(self._run_dir, self._uid, self._uid)
+            # Test cells' code goes here: the kernel can open and delete a file whose name
+            # it is given, but cannot list the folder.
+            self.tests_dir = os.path.join(self._run_dir, "tests")
+            os.mkdir(self.tests_dir)
+            os.chmod(self.tests_dir, 0o733)
+            self.transport = "ipc"
+            self.ip = os.path.join(self._run_dir, "kernel")
+            self.connection_file = os.path.join(self._run_dir, "kernel.json")
+            self._input_dir = self._private_copy(kw.get("cwd") or os.getcwd())
+        return await super()._async_pre_start_kernel(**kw)
+
+    @staticmethod
+    def _private_copy(folder):
+        """The submission's files without notebooks (the one graded holds hidden tests) and
+        without what were symbolic links when the student handed the folder in: nbgrader
+        copies autograded/<student>/<lab>/ from submitted/ following links, as the grader, so
+        a link to the gradebook arrives there as a copy of it."""
+        folder = os.path.abspath(folder)
+        parts = folder.split(os.sep)
+        submitted = os.sep.join(parts[:-3] + ["submitted"] + parts[-2:])
+        copy = os.path.join(tempfile.mkdtemp(prefix="backprop-submission-"), "files")
+        os.makedirs(copy)
+        for root, folders, files in os.walk(folder):
+            relative = os.path.relpath(root, folder)
+            folders[:] = [f for f in folders if f != ".ipynb_checkpoints"
+                          and not os.path.islink(os.path.join(root, f))]
+            for name in files:
+                path = os.path.join(root, name)
+                original = os.path.join(submitted, relative, name)
+                if (name.endswith(".ipynb") or os.path.islink(path)
+                        or (os.path.isdir(submitted) and (os.path.islink(original)
+                                                          or not os.path.isfile(original)))):
+                    continue
+                target = os.path.join(copy, relative, name)
+                os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+                shutil.copyfile(path, target)
+                os.chmod(target, 0o644)
+        return copy
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        if self.sandbox:
+            os.chown(self.connection_file, self._uid, self._uid)
+            kernel_cmd = self._sandboxed(kernel_cmd)
+            kw["cwd"] = "/"
+            kw["stdout"] = subprocess.DEVNULL  # ipykernel's banner; errors go to stderr
+            kw["env"] = {k: v for k, v in (kw.get("env") or os.environ).items()
+                         if k.startswith(ENV_KEPT)}
+
+            kw["env"].update(HOME="/tmp", USER="student", PATH="/usr/bin:/bin",
+                             MPLCONFIGDIR="/tmp/matplotlib", PYTHONDONTWRITEBYTECODE="1")
+            if self.cell_timeout:
+                kw["env"]["BACKPROP_CELL_TIMEOUT"] = str(self.cell_timeout)
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    def _sandboxed(self, kernel_cmd):
+        uid = str(self._uid)
+        etc = [p for p in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime")
+               if os.path.exists(p)]
+        return [
+            "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--hostname", "grading",
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/sbin", "/sbin",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(self.tmp_bytes), "--tmpfs", "/dev/shm", "--chmod", "1777", "/dev/shm",
+            "--size", str(self.tmp_bytes), "--tmpfs", "/tmp", "--chmod", "1777", "/tmp",
+            "--size", str(self.workdir_bytes), "--tmpfs", WORKDIR, "--chmod", "0777", WORKDIR,
+            # after the tmpfs mounts, so that a repository cloned under /tmp stays visible
+            *_mounts_for(etc + _python_paths()),
+            "--perms", "0755", "--dir", "/run", "--perms", "0755", "--dir", "/run/grading",
+            "--ro-bind", self._input_dir, INPUT_DIR,
+            "--ro-bind", STARTUP_FILE, STARTUP_IN_SANDBOX,
+            "--bind", self._run_dir, self._run_dir,
+            "--chdir", WORKDIR,
+            "prlimit", f"--as={self.memory_bytes}", f"--cpu={self.cpu_seconds}",
+            f"--nproc={self.max_processes}", f"--fsize={self.file_bytes}", "--core=0", "--",
+            "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+            "--inh-caps=-all", "--bounding-set=-all",
+            *kernel_cmd, f"--IPKernelApp.exec_files=['{STARTUP_IN_SANDBOX}']",
+            # ipykernel would watch the host PID of its parent, which the PID namespace hides,
+            # and quit at once; bubblewrap's --die-with-parent does that job instead.
+            "--IPKernelApp.parent_handle=0",
+        ]
+
+    async def interrupt_kernel(self):
+        """SIGINT to the kernel and its children only: jupyter_client signals the process
+        group, whose leader here is bubblewrap, which does not pass SIGINT on."""
+        if self._uid is None:
+            return await super().interrupt_kernel()
+        kill_user_processes(self._uid, signal.SIGINT)
+
+    async def _async_cleanup_resources(self, restart=False):
+        await super()._async_cleanup_resources(restart=restart)
+        if self._uid is not None and not restart:
+            kill_user_processes(self._uid)  # anything that outlived the PID namespace
+            for folder in (self._run_dir, os.path.dirname(self._input_dir or "")):
+                if folder:
+                    shutil.rmtree(folder, ignore_errors=True)
