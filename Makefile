@@ -25,6 +25,7 @@ help:
 	@echo "make mistakes rewrite docs/mistakes.md: each lab's common mistakes and the message they get"
 	@echo "make bench    time training steps against PyTorch (when installed); see docs/performance.md"
 	@echo "make torch    install PyTorch (CPU) so the tests that compare with it run instead of skipping"
+	@echo "make sandbox  install the autograding sandbox (bubblewrap, as root) and check that it works"
 	@echo "make clean    remove the virtual environment and grading leftovers"
 
 $(STAMP): requirements.txt pyproject.toml
