@@ -462,9 +462,17 @@ def _visible_lines(html_text):
     return {line.strip() for line in "".join(parser.parts).splitlines()}
 
 
+def _library_lines():
+    """Stripped lines of the library's source, which every learner can read (a traceback
+    through a visible check shows them)."""
+    return {line.strip() for path in (REPO_ROOT / "lib" / "backprop").rglob("*.py")
+            for line in path.read_text(encoding="utf-8").splitlines()}
+
+
 def _hidden_lines(source):
-    """Stripped lines of the hidden tests that appear nowhere else in the notebook."""
-    hidden, public = set(), set()
+    """Stripped lines of the hidden tests that appear nowhere else in the notebook, nor in the
+    library's source."""
+    hidden, public = set(), _library_lines()
     for cell in source.cells:
         inside, outside = partition_lines(cell.source, HIDDEN_MARKERS)
         hidden |= {line.strip() for line in inside}
