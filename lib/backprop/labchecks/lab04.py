@@ -48,7 +48,7 @@ def check_linear_backward(linear_backward):
                 mistakes["dx"]["dx: did you forget to transpose W?"] = dout @ W
                 mistakes["dW"]["dW: did you forget to transpose x?"] = x @ dout
             result = checks.check_call(f"linear_backward for (N, D, M) = {(N, D, M)}",
-                           linear_backward, dout, x, W, hint=(
+                                       linear_backward, dout, x, W, hint=(
                 "a shape mismatch in a matrix product: write down the shape of each array "
                 "and pick the product whose shape is that of the gradient (lesson 04, "
                 "section 2, \"shapes must match\")"))
@@ -108,7 +108,7 @@ def check_sigmoid_backward(sigmoid_backward):
             saved = [dout.copy(), out.copy()]
             expected = gradcheck.numerical_gradient(sigmoid, x.copy(), dout)
             received = checks.check_call(f"sigmoid_backward for shape {shape}", sigmoid_backward,
-                             dout, out)
+                                         dout, out)
             _unchanged("sigmoid_backward", (dout, out), saved)
             checks.check_close(f"sigmoid_backward(dout, out) for shape {shape}", received,
                                expected, rtol=1e-5, atol=1e-7, mistakes={

@@ -58,8 +58,8 @@ def check_sgd_momentum_update(sgd_momentum_update):
             w, dw, v = rng.standard_normal((3, *shape))
             saved = [w.copy(), dw.copy(), v.copy()]
             name = f"sgd_momentum_update(w, dw, v, lr={lr}, momentum={momentum})"
-            w_new, v_new = _pair(name, checks.check_call(name, sgd_momentum_update, w, dw, v, lr, momentum),
-                                 2)
+            returned = checks.check_call(name, sgd_momentum_update, w, dw, v, lr, momentum)
+            w_new, v_new = _pair(name, returned, 2)
             _unchanged("sgd_momentum_update", (w, dw, v), saved)
             expected_w, state = _library_step(SGD, w, dw, {"velocity": v}, lr=lr,
                                               momentum=momentum)
@@ -94,7 +94,8 @@ def check_adam_moments(adam_update):
         t, lr, beta1, beta2, eps = 3, 0.01, 0.8, 0.9, 1e-8
         saved = [w.copy(), dw.copy(), m.copy(), v.copy()]
         name = f"adam_update(w, dw, m, v, t={t}, lr={lr}, beta1={beta1}, beta2={beta2})"
-        result = _pair(name, checks.check_call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps), 3)
+        returned = checks.check_call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps)
+        result = _pair(name, returned, 3)
         _unchanged("adam_update", (w, dw, m, v), saved)
         _, state = _library_step(Adam, w, dw, {"t": t - 1, "m": m, "v": v}, lr=lr,
                                  betas=(beta1, beta2), eps=eps)
@@ -127,8 +128,8 @@ def check_adam_step(adam_update):
         t, lr, beta1, beta2 = 3, 0.01, 0.8, 0.9
         eps = 0.1  # large on purpose, so that where eps goes makes a visible difference
         name = f"adam_update(w, dw, m, v, t={t}, lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps})"
-        w_new = _pair(name, checks.check_call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps),
-                      3)[0]
+        returned = checks.check_call(name, adam_update, w, dw, m, v, t, lr, beta1, beta2, eps)
+        w_new = _pair(name, returned, 3)[0]
         expected, _ = _library_step(Adam, w, dw, {"t": t - 1, "m": m, "v": v}, lr=lr,
                                     betas=(beta1, beta2), eps=eps)
         m_new, v_new = beta1 * m + (1 - beta1) * dw, beta2 * v + (1 - beta2) * dw**2

@@ -101,8 +101,8 @@ def _check_backward(conv_backward_naive, x, W, b, stride, padding, dout, mistake
     expected = _finite_differences(layer, x, dout)
     saved = dout.copy(), x.copy(), W.copy()
     where = f"x {x.shape}, W {W.shape}, stride={stride}, padding={padding}"
-    result = checks.check_call(f"conv_backward_naive for {where}", conv_backward_naive, dout, x, W, stride,
-                   padding, hint=(
+    result = checks.check_call(f"conv_backward_naive for {where}", conv_backward_naive, dout,
+                               x, W, stride, padding, hint=(
         "a window ran past the edge, or does not match the kernel: work on the padded input "
         "(dx of the padded input has its shape), window (r, c) starts at (r * stride, "
         "c * stride), and kernels need not be square"))
