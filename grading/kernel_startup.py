@@ -28,6 +28,15 @@ def _grading_startup():
 
     ip = get_ipython()  # noqa: F821 (IPython's, in the namespace exec_files runs in)
 
+    # An audit hook sees every compile() and open(), the hidden tests' source and file among
+    # them, and cannot be removed once added: the first hook, this one, refuses any other.
+    def refuse_audit_hooks(event, args):
+        if event == "sys.addaudithook":
+            raise RuntimeError("sys.addaudithook is not allowed while grading")
+    sys.addaudithook(refuse_audit_hooks)
+    # Taken now, before student code can replace them (os is not restored before a test).
+    read_test, remove_test = builtins.open, os.remove
+
     # exit() / quit() in a cell would shut the kernel down and fail the whole submission;
     # sys.exit() already only stops its own cell. Both now stop their cell with an error.
     def refuse_exit(*args, **kwargs):
@@ -64,10 +73,10 @@ def _grading_startup():
         name with no source behind it (no linecache entry, no input history), so a function
         of the student's that the test calls cannot read the test's text."""
         path = path.strip()
-        with open(path, encoding="utf-8") as handle:
+        restore()  # first: builtins (open, compile) as they were before any student code
+        with read_test(path, encoding="utf-8") as handle:
             code = compile(handle.read(), "<test cell>", "exec")
-        os.remove(path)
-        restore()
+        remove_test(path)
         try:
             exec(code, ip.user_ns)
         finally:

@@ -304,6 +304,21 @@ def hostile_snoop_test_files(lab):
     return Submission(nb, lab.total)
 
 
+@student
+def hostile_audit_hook(lab):
+    """Right answers; an audit hook records the source of everything compiled and every file
+    opened (a graded test's code and the file it comes in), printed at the end."""
+    nb = _attack(lab, (
+        "import sys\n"
+        "seen = []\n"
+        "def spy(event, args):\n"
+        "    if event in ('compile', 'open'):\n"
+        "        seen.append(args[0] if isinstance(args[0], str) else repr(args))\n"
+        "sys.addaudithook(spy)\n"))
+    nb.cells.append(nbformat.v4.new_code_cell("print('\\n'.join(seen))"))
+    return Submission(nb, lab.total)
+
+
 # -- abusing the machine -----------------------------------------------------------------------
 @student
 def resource_fork_bomb(lab):
