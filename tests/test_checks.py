@@ -138,3 +138,12 @@ def test_an_unwritten_answer_is_named_as_such():
         raise NotImplementedError()
     with pytest.raises(LabCheckError, match=r"^sigmoid\(x\) is not written yet: fill in the cell"):
         checks.check_call("sigmoid(x)", stub, 1.0)
+
+
+def test_check_tuple_names_the_parts_expected_and_what_came_back():
+    checks.check_tuple("linear_backward", (1, 2, 3), ["dx", "dW", "db"])
+    with pytest.raises(LabCheckError, match=r"^linear_backward should return the tuple "
+                                            r"\(dx, dW, db\), got list: \[1, 2\]$"):
+        checks.check_tuple("linear_backward", [1, 2], ["dx", "dW", "db"])
+    with pytest.raises(LabCheckError, match=r"got NoneType: None"):
+        checks.check_tuple("rnn_forward", None, ["h", "cache"])

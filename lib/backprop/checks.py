@@ -225,6 +225,14 @@ def check_shape(name, received, expected_shape):
     _count()
 
 
+def check_tuple(name, received, parts):
+    """Check that ``received`` is a tuple of ``len(parts)`` items, as ``name`` should return:
+    ``check_tuple("linear_backward", result, ["dx", "dW", "db"])``."""
+    check_true(isinstance(received, tuple) and len(received) == len(parts),
+               f"{name} should return the tuple ({', '.join(parts)}), got "
+               f"{type(received).__name__}: {received!r:.80}")
+
+
 def check_true(condition, message):
     """Fail with ``message`` unless ``condition`` holds."""
     if not bool(condition):

@@ -15,7 +15,6 @@ from backprop.labchecks.lab01 import digits_splits  # the same split as lab 01
 # The held-out target of the build-and-train part (the solution reaches 0.952).
 DIGITS_TARGET = 0.93
 TRAIN_SECONDS = 20.0  # far above the fraction of a second full-batch training takes
-PAIR = "{name} should return a pair (loss, gradient), got {kind}."
 IN_PLACE = "{name} changed {what} in place: compute new arrays instead."
 
 
@@ -34,8 +33,7 @@ def _pair(name, function, *args):
     result = checks.check_call(name, function, *args)
     checks.check_true(all(np.array_equal(a, b) for a, b in zip(args, before)),
                       IN_PLACE.format(name=name, what="its input arrays"))
-    checks.check_true(isinstance(result, tuple) and len(result) == 2,
-                      PAIR.format(name=name, kind=type(result).__name__))
+    checks.check_tuple(name, result, ["loss", "gradient"])
     return result
 
 
@@ -244,9 +242,7 @@ def check_build_and_train(train_softmax_regression, target=DIGITS_TARGET):
             hint="check the shapes of your gradients: dW must have W's shape (64, 10) and db "
                  "b's shape (10,)")
         seconds = time.perf_counter() - start
-        checks.check_true(isinstance(result, tuple) and len(result) == 2,
-                          "train_softmax_regression should return a pair (W, b), got "
-                          f"{type(result).__name__}.")
+        checks.check_tuple("train_softmax_regression", result, ["W", "b"])
         W, b = result
         checks.check_shape("W", W, (64, 10))
         checks.check_shape("b", b, (10,))

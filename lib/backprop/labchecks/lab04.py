@@ -52,9 +52,7 @@ def check_linear_backward(linear_backward):
                 "a shape mismatch in a matrix product: write down the shape of each array "
                 "and pick the product whose shape is that of the gradient (lesson 04, "
                 "section 2, \"shapes must match\")"))
-            checks.check_true(isinstance(result, tuple) and len(result) == 3,
-                              "linear_backward should return the tuple (dx, dW, db), got "
-                              f"{type(result).__name__}")
+            checks.check_tuple("linear_backward", result, ["dx", "dW", "db"])
             for name, received in zip(["dx", "dW", "db"], result):
                 checks.check_close(f"{name} for (N, D, M) = {(N, D, M)}", received,
                                    expected[name], rtol=1e-5, atol=1e-7, batch_size=N,

@@ -106,9 +106,7 @@ def _check_backward(conv_backward_naive, x, W, b, stride, padding, dout, mistake
         "a window ran past the edge, or does not match the kernel: work on the padded input "
         "(dx of the padded input has its shape), window (r, c) starts at (r * stride, "
         "c * stride), and kernels need not be square"))
-    checks.check_true(isinstance(result, tuple) and len(result) == 3,
-                      "conv_backward_naive should return the tuple (dx, dW, db), got "
-                      f"{type(result).__name__}")
+    checks.check_tuple("conv_backward_naive", result, ["dx", "dW", "db"])
     for name, received in zip(["dx", "dW", "db"], result):
         checks.check_close(f"for {where}: {name}", received, expected[name], rtol=1e-5,
                            atol=1e-7, batch_size=len(x), mistakes=mistakes[name])

@@ -36,9 +36,7 @@ def check_rnn_step_forward(rnn_step_forward):
         saved = [a.copy() for a in args]
         result = checks.check_call("rnn_step_forward(x, h_prev, Wx, Wh, b)", rnn_step_forward,
                                    *args)
-        checks.check_true(isinstance(result, tuple) and len(result) == 2,
-                          f"rnn_step_forward should return the pair (h_next, cache), got "
-                          f"{result!r:.80}")
+        checks.check_tuple("rnn_step_forward", result, ["h_next", "cache"])
         expected, _ = library.rnn_step_forward(*args)
         a = x @ Wx + h_prev @ Wh + b
         checks.check_close("h_next", result[0], expected, mistakes={
@@ -89,9 +87,7 @@ def check_rnn_step_backward(rnn_step_backward, rnn_step_forward):
             _, cache = checks.check_call("rnn_step_forward", rnn_step_forward, *args)
             result = checks.check_call("rnn_step_backward(dh_next, cache)", rnn_step_backward,
                                        dh_next, cache)
-            checks.check_true(isinstance(result, tuple) and len(result) == 5,
-                              "rnn_step_backward should return (dx, dh_prev, dWx, dWh, db), "
-                              f"got {result!r:.80}")
+            checks.check_tuple("rnn_step_backward", result, NAMES)
             checks.check_true(np.array_equal(dh_next, dh_next_saved),
                               "rnn_step_backward changed dh_next in place (dh_next *= ...): "
                               "make a new array; the caller still needs dh_next.")
@@ -116,8 +112,7 @@ def check_rnn_forward(rnn_forward):
         Wx, Wh, b = (layer.params[k] for k in ["Wx", "Wh", "b"])
         saved = [a.copy() for a in (x, h0)]
         result = checks.check_call("rnn_forward(x, h0, Wx, Wh, b)", rnn_forward, x, h0, Wx, Wh, b)
-        checks.check_true(isinstance(result, tuple) and len(result) == 2,
-                          f"rnn_forward should return the pair (h, cache), got {result!r:.80}")
+        checks.check_tuple("rnn_forward", result, ["h", "cache"])
         expected = layer.forward(x, h0=h0)
         stuck = np.stack([library.rnn_step_forward(x[:, t], h0, Wx, Wh, b)[0]
                           for t in range(T)], axis=1)
@@ -179,9 +174,7 @@ def check_rnn_backward(rnn_backward, rnn_forward):
             dh_saved = dh.copy()
             _, cache = checks.check_call("rnn_forward", rnn_forward, *args)
             result = checks.check_call("rnn_backward(dh, cache)", rnn_backward, dh, cache)
-            checks.check_true(isinstance(result, tuple) and len(result) == 5,
-                              "rnn_backward should return (dx, dh0, dWx, dWh, db), got "
-                              f"{result!r:.80}")
+            checks.check_tuple("rnn_backward", result, SEQUENCE_NAMES)
             checks.check_true(np.array_equal(dh, dh_saved),
                               "rnn_backward changed dh in place (dh[:, t] += ... writes into "
                               "the caller's array): make a new array.")

@@ -17,8 +17,7 @@ from backprop.train import EarlyStopping
 
 def _call_pair(name, dropout_forward, *args, **kwargs):
     result = checks.check_call(name, dropout_forward, *args, **kwargs)
-    checks.check_true(isinstance(result, tuple) and len(result) == 2,
-                      f"dropout_forward should return the pair (out, mask), got {result!r:.80}")
+    checks.check_tuple("dropout_forward", result, ["out", "mask"])
     return result
 
 

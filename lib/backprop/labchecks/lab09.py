@@ -141,9 +141,7 @@ def check_power_iteration(power_iteration):
             top = np.argmax(np.abs(eigenvalues))
             result = checks.check_call("power_iteration(hvp, 5, rng)", power_iteration,
                                        lambda v: H @ v, 5, np.random.default_rng(4))
-            checks.check_true(isinstance(result, tuple) and len(result) == 2,
-                              f"power_iteration should return (eigenvalue, vector), got "
-                              f"{result!r:.80}")
+            checks.check_tuple("power_iteration", result, ["eigenvalue", "vector"])
             value, vector = result
             checks.check_true(np.ndim(value) == 0 and np.ndim(vector) == 1,
                               "power_iteration should return (eigenvalue, vector) in this order: "
