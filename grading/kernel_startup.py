@@ -17,25 +17,18 @@ def _grading_startup():
         pass
 
     # The private copy of the student's folder becomes the working directory.
+    # (Unsandboxed, there is no copy: the kernel works in the student's folder, as nbgrader's.)
     source, work = "/run/submitted", "/submission"
-    for name in os.listdir(source) if os.path.isdir(source) else []:
-        here, there = os.path.join(source, name), os.path.join(work, name)
-        if os.path.isdir(here):
-            shutil.copytree(here, there)
-        else:
-            shutil.copyfile(here, there)
-    os.chdir(work)
+    if os.path.isdir(source):
+        for name in os.listdir(source):
+            here, there = os.path.join(source, name), os.path.join(work, name)
+            if os.path.isdir(here):
+                shutil.copytree(here, there)
+            else:
+                shutil.copyfile(here, there)
+        os.chdir(work)
 
     ip = get_ipython()  # noqa: F821 (IPython's, in the namespace exec_files runs in)
-
-    # An audit hook sees every compile() and open(), the hidden tests' source and file among
-    # them, and cannot be removed once added: the first hook, this one, refuses any other.
-    def refuse_audit_hooks(event, args):
-        if event == "sys.addaudithook":
-            raise RuntimeError("sys.addaudithook is not allowed while grading")
-    sys.addaudithook(refuse_audit_hooks)
-    # Taken now, before student code can replace them (os is not restored before a test).
-    read_test, remove_test = builtins.open, os.remove
 
     # exit() / quit() in a cell would shut the kernel down and fail the whole submission;
     # sys.exit() already only stops its own cell. Both now stop their cell with an error.
@@ -67,24 +60,23 @@ def _grading_startup():
         ip.CustomTB = None
         ip.custom_exceptions = ()
 
-    def graded_test(path):
-        """%graded_test FILE: run a test cell's code, which the grader put in FILE just now.
-        The file is deleted before any student code can run, the code is compiled under a
-        name with no source behind it (no linecache entry, no input history), so a function
-        of the student's that the test calls cannot read the test's text."""
-        path = path.strip()
-        restore()  # first: builtins (open, compile) as they were before any student code
-        with read_test(path, encoding="utf-8") as handle:
-            code = compile(handle.read(), "<test cell>", "exec")
-        remove_test(path)
+    def graded_test(line):
+        """%graded_test SOCKET TOKEN: the grader runs a test cell in its checker process
+        (grading/checker.py), which never sends the test's code here; this kernel answers its
+        requests (the notebook's names it reads, the calls it makes to the student's
+        functions) over SOCKET until the test is done."""
+        socket_path, token = line.split()
+        restore()
         try:
-            exec(code, ip.user_ns)
+            serve_checker(socket_path, token)
         finally:
             restore()
 
     ip.register_magic_function(graded_test, "line")
 
-    # `%graded_test FILE` goes straight to the magic: an input transformer an answer cell
+    serve_checker = _checker_server(ip)
+
+    # `%graded_test SOCKET TOKEN` goes straight to the magic: an input transformer an answer cell
     # registered cannot blank or rewrite it.
     transform_cell = ip.transform_cell
 
@@ -122,5 +114,288 @@ def _grading_startup():
         ip.events.register("post_run_cell", disarm)
 
 
+def _checker_server(ip):
+    """The kernel's side of grading/checker.py's channel: a function serve(SOCKET, TOKEN) that
+    answers the checker's requests until it says the test is done. This side can be changed
+    at will by the student's code (it runs in their process); the checker trusts nothing it
+    sends but data."""
+    import builtins
+    import contextlib
+    import io
+    import operator
+    import pickle
+    import socket
+    import struct
+    import sys
+    import time
+    import types
+
+    import numpy
+
+    trusted_packages = {
+        "numpy", "backprop", "math", "cmath", "time", "random", "itertools", "functools",
+        "collections", "statistics", "operator", "matplotlib", "scipy", "sklearn",
+        "threadpoolctl", "builtins"}
+    plain = (type(None), bool, int, float, complex, str, bytes, bytearray, list, tuple, dict,
+             set, frozenset, slice, range, pickle.PickleBuffer)
+    bit_generators = {"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"}
+    functions = {"operator": dict(vars(operator)), "builtins": dict(vars(builtins)),
+                 "numpy": {"asarray": numpy.asarray}}
+    handles = {}  # id -> an object of this kernel the checker holds a proxy of
+    clock = time.perf_counter
+
+    def by_name(module_name, qualname):
+        """The object `module.qualname` names, if that module is one of the trusted and
+        already imported; None otherwise."""
+        if module_name.split(".")[0] not in trusted_packages or "<" in qualname:
+            return None
+        obj = sys.modules.get(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        return obj
+
+    def persistent_id(obj):
+        kind = type(obj)
+        if kind in plain:
+            return None
+        if isinstance(kind, type) and issubclass(kind, TestObject):
+            return ("obj", object.__getattribute__(obj, "_bp_number"))
+        if kind is numpy.ndarray or isinstance(obj, (numpy.generic, numpy.dtype)):
+            if not (obj.hasobject if isinstance(obj, numpy.dtype) else obj.dtype.hasobject):
+                return None
+        elif (isinstance(obj, numpy.random.Generator)
+              and type(obj.bit_generator).__name__ in bit_generators):
+            return None
+        elif isinstance(obj, types.ModuleType):
+            if obj.__name__.split(".")[0] in trusted_packages:
+                return ("module", obj.__name__)
+        elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, type,
+                              numpy.ufunc)):
+            module_name = getattr(obj, "__module__", None)
+            qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "")
+            if isinstance(module_name, str) and by_name(module_name, qualname) is obj:
+                return ("global", module_name, qualname)
+        handles[id(obj)] = obj
+        mro = [(str(getattr(c, "__module__", "")), str(getattr(c, "__qualname__", "")))
+               for c in type(obj).__mro__]
+        return ("ref", id(obj), kind.__name__, mro)
+
+    def dumps(value):
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=5)
+        pickler.persistent_id = persistent_id
+        depth = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(depth, 50_000))  # deep graphs: a chain of 5000 Values
+        try:
+            pickler.dump(value)
+        finally:
+            sys.setrecursionlimit(depth)
+        return buffer.getvalue()
+
+    def send(sock, payload):
+        sock.sendall(struct.pack("!Q", len(payload)) + payload)
+
+    def recv(sock):
+        def exactly(size):
+            data = b""
+            while len(data) < size:
+                chunk = sock.recv(min(size - len(data), 1 << 20))
+                if not chunk:
+                    raise ConnectionError("the grader closed the connection")
+                data += chunk
+            return data
+        return exactly(struct.unpack("!Q", exactly(8))[0])
+
+    def rebuilt(module_name, name, message):
+        kind = functions["builtins"].get(name) if module_name == "builtins" else None
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            return kind(message)
+        return RuntimeError(f"{name}: {message}")
+
+    def loads(payload, sock):
+        """The message, and its pickle's memo (index -> object) by which the checker knows
+        the objects it sent."""
+        unpickler = pickle.Unpickler(io.BytesIO(payload))
+        def persistent_load(pid):
+            if pid[0] == "h":
+                return handles[pid[1]]
+            if pid[0] == "obj":
+                return test_object(sock, pid[1], pid[2])
+            return test_function(sock, pid[1])
+        unpickler.persistent_load = persistent_load
+        message = unpickler.load()
+        return message, unpickler.memo.copy()
+
+    def snapshot(memo):
+        """What the objects of a request are before a call, to tell what it changed."""
+        kept = []
+        for index, obj in memo.items():
+            kind = type(obj)
+            if kind is numpy.ndarray:
+                kept.append((index, obj, "array", obj.tobytes()))
+            elif kind is list or kind is dict:
+                kept.append((index, obj, kind.__name__, kind(obj)))
+            elif isinstance(obj, numpy.random.Generator):
+                kept.append((index, obj, "rng", obj.bit_generator.state))
+            elif hasattr(obj, "__dict__") and not isinstance(obj, (
+                    type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)):
+                kept.append((index, obj, "attrs", dict(vars(obj))))
+        return kept
+
+    def changes(kept):
+        """index -> (kind, new contents) for each object of the request the call changed."""
+        changed = {}
+        for index, obj, kind, before in kept:
+            if kind == "array":
+                if obj.tobytes() != before:
+                    changed[index] = ("array", obj)
+            elif kind == "rng":
+                if obj.bit_generator.state != before:
+                    changed[index] = ("rng", obj.bit_generator.state)
+            elif kind == "list":
+                if len(obj) != len(before) or any(a is not b for a, b in zip(obj, before)):
+                    changed[index] = ("list", list(obj))
+            else:
+                now = obj if kind == "dict" else vars(obj)
+                new = {k: v for k, v in now.items() if k not in before or before[k] is not v}
+                if new or len(now) != len(before):
+                    changed[index] = ((kind, dict(now)) if kind == "dict" else ("attrs", new))
+        return changed
+
+    def ask(sock, message):
+        """Send the checker a request about the test's objects; serve its requests until it
+        answers."""
+        send(sock, dumps(message))
+        while True:
+            reply, memo = loads(recv(sock), sock)
+            if reply[0] == "result":
+                return reply[1]
+            if reply[0] == "raise":
+                raise rebuilt(*reply[1:])
+            if reply[0] == "done":
+                raise RuntimeError("the test that gave this object is over")
+            send(sock, answer(reply, memo))
+
+    def test_function(sock, number):
+        """A function of the test (a lambda, a replaced NumPy function): calling it here
+        calls it in the checker."""
+        def call_the_test(*args, **kwargs):
+            return ask(sock, ("callback", number, args, kwargs))
+        return call_the_test
+
+    class TestObject:
+        """An object of the test (a library Value it built) that stays in the checker: its
+        attributes, calls and operators are requests there."""
+        __slots__ = ("_bp_number", "_bp_sock", "__weakref__")
+
+        def __getattr__(self, name):
+            return ask(object.__getattribute__(self, "_bp_sock"),
+                       ("b_getattr", object.__getattribute__(self, "_bp_number"), name))
+
+        def __setattr__(self, name, value):
+            ask(object.__getattribute__(self, "_bp_sock"),
+                ("b_setattr", object.__getattribute__(self, "_bp_number"), name, value))
+
+        def __call__(self, *args, **kwargs):
+            return ask(object.__getattribute__(self, "_bp_sock"),
+                       ("b_call", object.__getattribute__(self, "_bp_number"), args, kwargs))
+
+    def _operator(name, swapped=False):
+        def apply(self, *args):
+            operands = (args[0], self) if swapped else (self, *args)
+            return ask(object.__getattribute__(self, "_bp_sock"), ("b_apply", name, operands))
+        return apply
+
+    for name in ("add", "sub", "mul", "truediv", "pow"):
+        setattr(TestObject, f"__{name}__", _operator(name))
+        setattr(TestObject, f"__r{name}__", _operator(name, swapped=True))
+    for name in ("neg", "pos", "abs", "lt", "le", "gt", "ge", "getitem", "contains", "index",
+                 "len", "iter", "next", "float", "int", "bool", "repr", "str", "format"):
+        setattr(TestObject, f"__{name}__", _operator(name))
+    test_objects = {}  # (connection, number) -> its TestObject: one object there, one here
+    test_types = {}  # type name -> a TestObject subclass of that name
+
+    def test_object(sock, number, type_name):
+        key = (id(sock), number)
+        if key not in test_objects:
+            name = str(type_name) if str(type_name).isidentifier() else "TestObject"
+            if name not in test_types:
+                test_types[name] = type(name, (TestObject,), {"__slots__": ()})
+            obj = object.__new__(test_types[name])
+            object.__setattr__(obj, "_bp_number", number)
+            object.__setattr__(obj, "_bp_sock", sock)
+            test_objects[key] = obj
+        return test_objects[key]
+
+    @contextlib.contextmanager
+    def as_in_the_test(context):
+        """NumPy's error state and the NumPy functions the test replaced, during a call."""
+        old_state = numpy.seterr(**context.get("errstate", {}))
+        replaced = context.get("numpy", {})
+        saved = {name: vars(numpy).get(name) for name in replaced}
+        vars(numpy).update(replaced)
+        try:
+            yield
+        finally:
+            vars(numpy).update(saved)
+            numpy.seterr(**old_state)
+
+    def handle(message, memo):
+        kind = message[0]
+        if kind == "get":
+            return ("ok", {name: ip.user_ns[name] for name in message[1] if name in ip.user_ns})
+        if kind in ("call", "time"):
+            number, args, kwargs = message[1:4]
+            function, kept, times = handles[number], snapshot(memo), []
+            with as_in_the_test(message[-1]):
+                if kind == "call":
+                    result = function(*args, **kwargs)
+                else:  # backprop.checks.best_time: the call timed here, not the round trip
+                    for _ in range(max(1, min(int(message[4]), 100))):
+                        start = clock()
+                        function(*args, **kwargs)
+                        times.append(clock() - start)
+                    result = float(min(times))
+            return ("ok", result, changes(kept))
+        if kind == "getattr":
+            return ("ok", getattr(handles[message[1]], message[2]))
+        if kind == "setattr":
+            return ("ok", setattr(handles[message[1]], message[2], message[3]))
+        if kind == "delattr":
+            return ("ok", delattr(handles[message[1]], message[2]))
+        if kind == "apply":
+            module_name, name = message[1].split(".")
+            return ("ok", functions[module_name][name](*message[2]))
+        raise ValueError(f"unknown request {kind!r}")
+
+    def answer(message, memo):
+        try:
+            reply = handle(message, memo)
+            if reply[0] == "ok" and len(reply) == 2:
+                reply += ({},)  # nothing changed in place
+        except BaseException as err:  # the student's code raised (or was interrupted)
+            reply = ("err", type(err).__module__, type(err).__name__, str(err)[:10_000])
+        try:
+            return dumps(reply)
+        except Exception as err:
+            return dumps(("err", "builtins", "TypeError",
+                          f"the result could not be sent to the grader: {err}"))
+
+    def serve(socket_path, token):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(socket_path)
+            send(sock, b"hello " + token.encode())
+            while True:
+                message, memo = loads(recv(sock), sock)
+                if message[0] == "done":
+                    return
+                send(sock, answer(message, memo))
+        finally:
+            sock.close()
+            test_objects.clear()
+    return serve
+
+
 _grading_startup()
-del _grading_startup
+del _grading_startup, _checker_server

@@ -1,15 +1,15 @@
 """nbgrader preprocessors for sandboxed autograding (configured in nbgrader_config.py).
 
 - `SandboxedExecute`: nbgrader's Execute with each kernel in the sandbox of grading/sandbox.py,
-  and each graded test cell's code handed to the kernel in a file it deletes before running it
-  (see `%graded_test` in grading/kernel_startup.py), never as cell text or input history.
+  and each graded test cell run by the kernel's checker process (grading/checker.py), never in
+  the kernel: the kernel only answers the checker's requests (`%graded_test`, see
+  grading/kernel_startup.py), and the cell's outcome is what the checker reports.
 - `LimitOutputBytes`: nbgrader's LimitOutput, plus a cap on the bytes of each cell's output
   (a single 30 MB line is one line).
 - `RestoreLockedCells`: puts back every locked cell (setup code, markdown, tests) that a
   student deleted, in the source's order; nbgrader itself only puts back graded cells.
 """
-import os
-import tempfile
+import secrets
 
 from nbclient.util import run_sync
 from nbformat import v4
@@ -30,7 +30,7 @@ def is_test_cell(cell):
 
 
 class SandboxedExecute(Execute):
-    """Execute in a sandboxed kernel; graded test cells run through `%graded_test`."""
+    """Execute in a sandboxed kernel; graded test cells run in its checker process."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -43,23 +43,39 @@ class SandboxedExecute(Execute):
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None,
                                  store_history=True):
-        tests_dir = getattr(self.km, "tests_dir", None)
-        if not (tests_dir and is_test_cell(cell)):
+        checker = getattr(self.km, "checker", None)
+        if not (checker and is_test_cell(cell)):
             return await super().async_execute_cell(cell, cell_index, execution_count,
                                                     store_history)
-        handle, path = tempfile.mkstemp(suffix=".py", dir=tests_dir)
-        with os.fdopen(handle, "w", encoding="utf-8") as test_file:
-            test_file.write(cell.source)
-        os.chmod(path, 0o644)
-        source, cell.source = cell.source, f"%graded_test {path}"
+        token = secrets.token_hex(16)
+        timeout = self.timeout or 30
+        checker.submit(token, cell.source, timeout)
+        source, cell.source = cell.source, f"%graded_test {checker.socket_path} {token}"
         try:
-            return await super().async_execute_cell(cell, cell_index, execution_count,
-                                                    store_history=False)
+            await super().async_execute_cell(cell, cell_index, execution_count,
+                                             store_history=False)
         finally:
             cell.source = source
-            if os.path.exists(path):
-                os.remove(path)
-
+        report = checker.result(token, timeout=10)
+        if report is None:  # the checker hung or died: this test fails, the next gets a new one
+            self.log.error("The checker gave no result for %s; restarting it", _grade_id(cell))
+            self.km.restart_checker()
+            report = {"ok": False, "stdout": "", "stderr": "", "error": {
+                "ename": "GradingError", "evalue": "the test did not finish",
+                "traceback": ["GradingError: the test did not finish"]}}
+        # What the student's code printed while the test called it stays; whether the test
+        # passed is the checker's word alone (the kernel's own errors here are not).
+        cell.outputs = [o for o in cell.outputs if o.output_type in ("stream", "display_data")]
+        for name in ("stdout", "stderr"):
+            if report.get(name):
+                cell.outputs.append(v4.new_output("stream", name=name, text=report[name]))
+        if not report.get("ok"):
+            error = report.get("error") or {}
+            cell.outputs.append(v4.new_output(
+                "error", ename=str(error.get("ename", "Error")),
+                evalue=str(error.get("evalue", "")),
+                traceback=[str(line) for line in error.get("traceback", [])]))
+        return cell
 
     # nbconvert calls the synchronous wrapper, which is bound to the method it wraps.
     execute_cell = run_sync(async_execute_cell)

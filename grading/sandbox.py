@@ -14,12 +14,16 @@ a short allow-list. Connection goes through unix sockets in a private directory
 bubblewrap is Debian's `bubblewrap` package (`apt-get install bubblewrap`); it must run as
 root here, because the kernel's unique user id is set with `setpriv` inside the sandbox.
 """
+import json
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import time
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer, Unicode
@@ -30,6 +34,7 @@ STARTUP_FILE = os.path.join(HERE, "kernel_startup.py")
 WORKDIR = "/submission"
 INPUT_DIR = "/run/submitted"  # the private copy, read-only; startup copies it to WORKDIR
 STARTUP_IN_SANDBOX = "/run/grading/kernel_startup.py"
+PACKAGE_IN_SANDBOX = "/run/checker/grading"  # grading/ itself, for the checker process
 # Environment variables a kernel keeps (everything else of the grader's environment is dropped).
 ENV_KEPT = ("JPY_", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_", "LANG", "LC_", "PYDEVD_")
 
@@ -99,6 +104,80 @@ def kill_user_processes(uid, signum=signal.SIGKILL):
     return killed
 
 
+class Checker:
+    """The process that runs a notebook's graded test cells (grading/checker.py), apart from
+    its kernel: in a sandbox of its own (another user id, no files of the course, no network),
+    or, unsandboxed, as a plain child process. Started with the kernel, killed with it."""
+
+    def __init__(self, folder, command, uid=None, env=None):
+        self.folder, self.uid = folder, uid
+        self.socket_path = os.path.join(folder, "checker.sock")
+        self._errors = tempfile.TemporaryFile("w+")  # what it prints if it cannot start
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self._errors, env=env, cwd="/",
+                                        text=True, bufsize=1)
+        self._ready = False
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def _read_line(self, timeout):
+        ready, _, _ = select.select([self.process.stdout], [], [], max(timeout, 0))
+        return self.process.stdout.readline() if ready else None
+
+    def wait_ready(self, timeout=60):
+        if not self._ready:
+            line = self._read_line(timeout)
+            if not line:
+                self._errors.seek(0)
+                raise SandboxError("the grader's checker process did not start: "
+                                   + self._errors.read()[-2000:])
+            self._ready = True
+
+    def submit(self, token, source, timeout):
+        self.wait_ready()
+        self.process.stdin.write(json.dumps({"token": token, "source": source,
+                                             "timeout": timeout}) + "\n")
+        self.process.stdin.flush()
+
+    def result(self, token, timeout):
+        """The checker's report on job `token`, or None if it gave none in time (it is then
+        interrupted, and killed if that does not help)."""
+        deadline = time.monotonic() + timeout
+        for attempt in range(3):
+            while True:
+                line = self._read_line(deadline - time.monotonic())
+                if not line:
+                    break
+                report = json.loads(line)
+                if report.get("token") == token:
+                    return report
+            if attempt == 0:  # still waiting for a kernel that will not answer
+                self.signal(signal.SIGINT)
+                deadline = time.monotonic() + 5
+            elif attempt == 1:
+                self.stop()
+                return None
+        return None
+
+    def signal(self, signum):
+        if self.uid is not None:
+            kill_user_processes(self.uid, signum)
+        elif self.alive():
+            self.process.send_signal(signum)
+
+    def stop(self):
+        self.signal(signal.SIGKILL)
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self._errors):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """An AsyncKernelManager whose kernel runs under bubblewrap (see the module docstring)."""
 
@@ -117,7 +196,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                         ).tag(config=True)
 
     cell_timeout = None  # seconds, set by SandboxedExecute: the kernel's own watchdog
-    tests_dir = None
+    checker = None  # the Checker that runs this kernel's notebook's graded test cells
+    _checker_env = None
     _run_dir = None
     _input_dir = None
     _uid = None
@@ -131,11 +211,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self._uid = random.randint(low, high)
             self._run_dir = tempfile.mkdtemp(prefix="backprop-kernel-")
             os.chown(self._run_dir, self._uid, self._uid)
-            # Test cells' code goes here: the kernel can open and delete a file whose name
-            # it is given, but cannot list the folder.
-            self.tests_dir = os.path.join(self._run_dir, "tests")
-            os.mkdir(self.tests_dir)
-            os.chmod(self.tests_dir, 0o733)
+            os.chmod(self._run_dir, 0o711)  # the checker reaches its own folder inside
             self.transport = "ipc"
             self.ip = os.path.join(self._run_dir, "kernel")
             self.connection_file = os.path.join(self._run_dir, "kernel.json")
@@ -170,7 +246,47 @@ class SandboxedKernelManager(AsyncKernelManager):
                 os.chmod(target, 0o644)
         return copy
 
+    def _start_checker(self, env):
+        """The checker process, in a folder only it can write to, where it listens on a unix
+        socket the kernel can connect to."""
+        package_parent = os.path.dirname(HERE)
+        env = {k: v for k, v in env.items() if k.startswith(ENV_KEPT)}
+        env.update(HOME="/tmp", PATH="/usr/bin:/bin", PYTHONDONTWRITEBYTECODE="1",
+                   MPLCONFIGDIR="/tmp/matplotlib", MPLBACKEND="Agg")
+        command = [sys.executable, "-m", "grading.checker"]
+        if not self.sandbox:
+            folder = tempfile.mkdtemp(prefix="backprop-checker-")
+            env["PYTHONPATH"] = package_parent
+            self.checker = Checker(folder, command + [os.path.join(folder, "checker.sock")],
+                                   env=env)
+            return
+        low, high = (int(n) for n in self.uid_range.split("-"))
+        uid = self._uid
+        while uid == self._uid:
+            uid = random.randint(low, high)
+        folder = os.path.join(self._run_dir, "checker")
+        os.mkdir(folder)
+        os.chown(folder, uid, uid)
+        os.chmod(folder, 0o755)
+        env["PYTHONPATH"] = os.path.dirname(PACKAGE_IN_SANDBOX)
+        prefix = self._bwrap_prefix(
+            ["--perms", "0755", "--dir", "/run/checker",
+             "--ro-bind", HERE, PACKAGE_IN_SANDBOX, "--perms", "0755", "--dir", self._run_dir,
+             "--bind", folder, folder, "--chdir", "/tmp"],
+            uid)
+        self.checker = Checker(folder, prefix + command + [os.path.join(folder, "checker.sock")],
+                               uid=uid, env=env)
+
+    def restart_checker(self):
+        """A new checker (the old one hung or died); its namespace starts empty."""
+        if self.checker is not None:
+            self.checker.stop()
+            shutil.rmtree(self.checker.folder, ignore_errors=True)
+        self._start_checker(self._checker_env)
+
     async def _async_launch_kernel(self, kernel_cmd, **kw):
+        self._checker_env = dict(kw.get("env") or os.environ)
+        self._start_checker(self._checker_env)
         if self.sandbox:
             os.chown(self.connection_file, self._uid, self._uid)
             kernel_cmd = self._sandboxed(kernel_cmd)
@@ -181,12 +297,16 @@ class SandboxedKernelManager(AsyncKernelManager):
 
             kw["env"].update(HOME="/tmp", USER="student", PATH="/usr/bin:/bin",
                              MPLCONFIGDIR="/tmp/matplotlib", PYTHONDONTWRITEBYTECODE="1")
-            if self.cell_timeout:
-                kw["env"]["BACKPROP_CELL_TIMEOUT"] = str(self.cell_timeout)
+        else:  # the same start-up code (the checker's server, exit(), the watchdog)
+            kernel_cmd = [*kernel_cmd, f"--IPKernelApp.exec_files=['{STARTUP_FILE}']"]
+            kw["env"] = dict(kw.get("env") or os.environ)
+        if self.cell_timeout:
+            kw["env"]["BACKPROP_CELL_TIMEOUT"] = str(self.cell_timeout)
         return await super()._async_launch_kernel(kernel_cmd, **kw)
 
-    def _sandboxed(self, kernel_cmd):
-        uid = str(self._uid)
+    def _bwrap_prefix(self, mounts, uid):
+        """bubblewrap and the limits around a command run as `uid`: namespaces, read-only
+        /usr, Python and the library, private /tmp, then `mounts`."""
         etc = [p for p in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime")
                if os.path.exists(p)]
         return [
@@ -201,15 +321,22 @@ class SandboxedKernelManager(AsyncKernelManager):
             "--size", str(self.workdir_bytes), "--tmpfs", WORKDIR, "--chmod", "0777", WORKDIR,
             # after the tmpfs mounts, so that a repository cloned under /tmp stays visible
             *_mounts_for(etc + _python_paths()),
-            "--perms", "0755", "--dir", "/run", "--perms", "0755", "--dir", "/run/grading",
-            "--ro-bind", self._input_dir, INPUT_DIR,
-            "--ro-bind", STARTUP_FILE, STARTUP_IN_SANDBOX,
-            "--bind", self._run_dir, self._run_dir,
-            "--chdir", WORKDIR,
+            "--perms", "0755", "--dir", "/run",
+            *mounts,
             "prlimit", f"--as={self.memory_bytes}", f"--cpu={self.cpu_seconds}",
             f"--nproc={self.max_processes}", f"--fsize={self.file_bytes}", "--core=0", "--",
             "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
             "--inh-caps=-all", "--bounding-set=-all",
+        ]
+
+    def _sandboxed(self, kernel_cmd):
+        mounts = ["--perms", "0755", "--dir", "/run/grading",
+                  "--ro-bind", self._input_dir, INPUT_DIR,
+                  "--ro-bind", STARTUP_FILE, STARTUP_IN_SANDBOX,
+                  "--bind", self._run_dir, self._run_dir,
+                  "--chdir", WORKDIR]
+        return [
+            *self._bwrap_prefix(mounts, self._uid),
             *kernel_cmd, f"--IPKernelApp.exec_files=['{STARTUP_IN_SANDBOX}']",
             # ipykernel would watch the host PID of its parent, which the PID namespace hides,
             # and quit at once; bubblewrap's --die-with-parent does that job instead.
@@ -225,6 +352,11 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
+        if self.checker is not None and not restart:
+            self.checker.stop()
+            if self.checker.uid is None:
+                shutil.rmtree(self.checker.folder, ignore_errors=True)
+            self.checker = None
         if self._uid is not None and not restart:
             kill_user_processes(self._uid)  # anything that outlived the PID namespace
             for folder in (self._run_dir, os.path.dirname(self._input_dir or "")):

@@ -15,6 +15,7 @@ with ``fresh("lab04")`` and calls one function, ``lab.check_linear_backward(line
 """
 import contextlib
 import pathlib
+import timeit
 import types
 
 import numpy as np
@@ -259,6 +260,20 @@ def check_call(name, function, *args, hint=None, **kwargs):
     except Exception as err:  # noqa: BLE001 (any error of the learner's code is reported)
         raise LabCheckError(f"{name} raised {type(err).__name__}: {err}"
                             + (f"\n  Hint: {hint}" if hint else "")) from err
+
+
+def best_time(function, *args, repeats=3, **kwargs):
+    """The fastest of `repeats` calls ``function(*args, **kwargs)``, in seconds: what the
+    speed checks compare (a learner's loop against a vectorized reference).
+
+    Under the autograder, test cells run in a checker process apart from the learner's kernel
+    (grading/checker.py) and a learner's function is a proxy to it; such a function is timed
+    where it runs, in the kernel, so the round trip to it is not counted.
+    """
+    timed_there = getattr(type(function), "_bp_best_time", None)
+    if timed_there is not None:
+        return timed_there(function, args, kwargs, repeats)
+    return min(timeit.repeat(lambda: function(*args, **kwargs), number=1, repeat=repeats))
 
 
 # -- a copy that answer cells cannot have changed ----------------------------------------------
