@@ -319,6 +319,242 @@ def hostile_audit_hook(lab):
     return Submission(nb, lab.total)
 
 
+# -- acting while a test calls the student's function ------------------------------------------
+# A graded test cell calls the student's functions in the student's own kernel: whatever the
+# kernel restores before a test, the function's body runs again in the middle of it, with the
+# test's frames (and the check functions' frames) right above it on the stack.
+_WRONG = (
+    "import sys, types, numpy\n"
+    "def _wrong(value):  # the right value off by 0.5 (a dict or tuple: each entry)\n"
+    "    if isinstance(value, dict):\n"
+    "        return {key: _wrong(entry) for key, entry in value.items()}\n"
+    "    if isinstance(value, tuple):\n"
+    "        return tuple(_wrong(entry) for entry in value)\n"
+    "    return numpy.asarray(getattr(value, 'loot', value)) + 0.5\n"
+    "def _callers():  # the frames above the answer function that called _act, nearest first\n"
+    "    frames, frame = [], sys._getframe(3)\n"
+    "    while frame is not None:\n"
+    "        frames.append(frame)\n"
+    "        frame = frame.f_back\n"
+    "    return frames\n")
+# What a check becomes: a no-op (check_call: a call that never fails).
+_NO_OPS = (
+    "import backprop.checks\n"
+    "_real_fresh = backprop.checks.fresh\n"
+    "def _never(*args, **kwargs):\n"
+    "    return None\n"
+    "def _call(name, function, *args, hint=None, **kwargs):\n"
+    "    try:\n"
+    "        return function(*args, **kwargs)\n"
+    "    except Exception:\n"
+    "        return None\n")
+# What the test's `checks` becomes: the library's checks with every check_* a no-op,
+# fresh() handing out this copy again.
+_FAKE_CHECKS = _NO_OPS + (
+    "_fake = types.SimpleNamespace(**vars(backprop.checks))\n"
+    "vars(_fake).update({name: _never for name in vars(backprop.checks)\n"
+    "                    if name.startswith('check_')}, check_call=_call)\n"
+    "_fake.fresh = lambda lab=None: _fake if lab is None else _real_fresh(lab)\n")
+
+
+def _on_wrong_answers_acting(lab, code):
+    """Every answer wrong, and a cell of the student's own (after the first answer) that
+    defines `_act(value)`: each answer function computes the right value and returns
+    `_act(value)`, which acts on the frames above it and returns a wrong value (`_wrong`)."""
+    return Submission(_attack(lab, _WRONG + code, _all_wrong(lab, returns="_act(value)")), 0)
+
+
+@student
+def hostile_patch_during_call(lab):
+    """Wrong answers; every answer function, each time a test calls it, first replaces by
+    no-ops the check_* functions of every checks module it reaches from the frames above it
+    (backprop.checks, the fresh copies the test and the lab checks use, the lab checks' own
+    check_* functions), and `fresh` by one whose copies come patched, so that the rest of the
+    test passes. Earns 0 unless that works."""
+    return _on_wrong_answers_acting(lab, _NO_OPS + (
+        "def _fresh(lab=None):\n"
+        "    module = _real_fresh(lab)\n"
+        "    _disarm(vars(module), set())\n"
+        "    return module\n"
+        "def _library(value):\n"
+        "    return isinstance(value, types.ModuleType) and value.__name__.startswith('backprop')\n"
+        "def _disarm(names, seen):  # a module's namespace, or the notebook's\n"
+        "    if id(names) in seen:\n"
+        "        return\n"
+        "    seen.add(id(names))\n"
+        "    for name, value in list(names.items()):\n"
+        "        if name == 'check_call' and callable(value):\n"
+        "            names[name] = _call\n"
+        "        elif name.startswith('check_') and callable(value):\n"
+        "            names[name] = _never\n"
+        "        elif name == 'fresh' and callable(value):\n"
+        "            names[name] = _fresh\n"
+        "        elif _library(value):\n"
+        "            _disarm(vars(value), seen)\n"
+        "def _act(value):\n"
+        "    seen = set()\n"
+        "    for module in [m for n, m in list(sys.modules.items()) if n.startswith('backprop')]:\n"
+        "        _disarm(vars(module), seen)\n"
+        "    for frame in _callers():\n"
+        "        if frame.f_globals.get('__name__', '').startswith(('backprop', '__main__')):\n"
+        "            _disarm(frame.f_globals, seen)\n"
+        "        for local in list(frame.f_locals.values()):\n"
+        "            if _library(local):\n"
+        "                _disarm(vars(local), seen)\n"
+        "    return _wrong(value)\n"))
+
+
+@student
+def hostile_rewrite_caller_locals(lab):
+    """Wrong answers; every answer function, each time it is called, walks up sys._getframe():
+    in each frame's globals it rebinds `checks` and `fresh` (and a checks module's own check_*)
+    to checks that never fail, and in each function frame's locals it replaces any checks
+    module, sets `expected` to its own answer and a `target` or `threshold` to 0, written back
+    into the running frame with ctypes' PyFrame_LocalsToFast. Earns 0 unless that works."""
+    return _on_wrong_answers_acting(lab, _FAKE_CHECKS + (
+        "import ctypes\n"
+        "def _act(value):\n"
+        "    answer = _wrong(value)\n"
+        "    for frame in _callers():\n"
+        "        names = frame.f_globals\n"
+        "        if not names.get('__name__', '').startswith(('backprop', '__main__')):\n"
+        "            continue\n"
+        "        if 'checks' in names:\n"
+        "            names['checks'] = _fake\n"
+        "        if 'fresh' in names:\n"
+        "            names['fresh'] = _fake.fresh\n"
+        "        if 'check_close' in names:\n"
+        "            names.update({n: vars(_fake)[n] for n in names if n.startswith('check_')})\n"
+        "        if not frame.f_code.co_flags & 1:  # not a function: its locals are its globals\n"
+        "            continue\n"
+        "        local, changed = frame.f_locals, False\n"
+        "        for name, seen in list(local.items()):\n"
+        "            if hasattr(seen, 'check_close') and seen is not _fake:\n"
+        "                local[name], changed = _fake, True\n"
+        "            elif name == 'expected':\n"
+        "                local[name], changed = answer, True\n"
+        "            elif name in ('target', 'threshold') and isinstance(seen, (int, float)):\n"
+        "                local[name], changed = 0.0, True\n"
+        "        if changed:\n"
+        "            try:\n"
+        "                ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(frame),\n"
+        "                                                      ctypes.c_int(0))\n"
+        "            except Exception as err:\n"
+        "                print('PyFrame_LocalsToFast:', err)\n"
+        "    return answer\n"))
+
+
+@student
+def hostile_read_caller_constants(lab):
+    """Right answers; a function prints, once for each code object, the constants (numbers,
+    strings, the tuples of list literals printed as lists), the names and, for the test's own
+    code, a `dis` disassembly of every frame between it and the test that calls it: the hidden
+    tests' expected values and messages, without their source."""
+    return _spy(lab, (
+        "import dis\n"
+        "shown = globals().setdefault('_codes_shown', [])\n"
+        "chain = []\n"
+        "while frame is not None:\n"
+        "    chain.append(frame)\n"
+        "    if frame.f_code.co_name == '<module>':  # a cell's code: the test itself\n"
+        "        break\n"
+        "    frame = frame.f_back\n"
+        "for code in [f.f_code for f in reversed(chain)]:\n"
+        "    if any(code is c for c in shown):\n"
+        "        continue\n"
+        "    shown.append(code)\n"
+        "    print('== constants of', code.co_name, code.co_filename)\n"
+        "    for c in code.co_consts:\n"
+        "        print(repr(list(c)) if isinstance(c, tuple)\n"
+        "              else f'\"{c}\"' if isinstance(c, str) else repr(c))\n"
+        "    print('names:', code.co_names)\n"
+        "    if code.co_name == '<module>':\n"
+        "        dis.dis(code)"))
+
+
+@student
+def hostile_gc_expected(lab):
+    """Wrong answers; every answer function returns, instead of its (wrong) array, an object
+    that remembers the frames that called it and, when the test turns it into an array (or
+    compares it with one), steals the value it is compared with: an `expected` of its shape in
+    the frames that hold it (gc.get_referrers), on the stack or in the calling test's
+    namespace, as integers when they are whole numbers. Earns 0 unless stealing works."""
+    return _on_wrong_answers_acting(lab, (
+        "import gc\n"
+        "class _Loot:\n"
+        "    def __init__(self, loot, frames):\n"
+        "        self.loot, self.frames, self.stolen = loot, frames, None\n"
+        "    def _steal(self):\n"
+        "        if self.stolen is None:\n"
+        "            stack, frame = [], sys._getframe(1)\n"
+        "            while frame is not None:\n"
+        "                stack.append(frame)\n"
+        "                frame = frame.f_back\n"
+        "            holders = [r for r in gc.get_referrers(self)\n"
+        "                       if isinstance(r, types.FrameType)]\n"
+        "            for frame in holders + stack + self.frames:\n"
+        "                seen = frame.f_locals.get('expected')\n"
+        "                try:\n"
+        "                    seen = numpy.asarray(seen, dtype=float)\n"
+        "                except (TypeError, ValueError):\n"
+        "                    continue\n"
+        "                if seen.shape == self.loot.shape:\n"
+        "                    whole = seen.size and numpy.all(seen == numpy.round(seen))\n"
+        "                    self.stolen = seen.astype(int) if whole else seen\n"
+        "                    break\n"
+        "        return self.loot if self.stolen is None else self.stolen\n"
+        "    def __array__(self, dtype=None, copy=None):\n"
+        "        value = numpy.asarray(self._steal())\n"
+        "        return value if dtype is None else value.astype(dtype)\n"
+        "    def __eq__(self, other):  # what it is compared with must be what it should be\n"
+        "        self.stolen = numpy.asarray(other)\n"
+        "        return numpy.asarray(self) == other\n"
+        "    def __ne__(self, other):\n"
+        "        return ~self.__eq__(other)\n"
+        "    def __getattr__(self, name):\n"
+        "        if name.startswith('__'):\n"
+        "            raise AttributeError(name)\n"
+        "        return getattr(numpy.asarray(self), name)\n"
+        "    def __getitem__(self, index):\n"
+        "        return numpy.asarray(self)[index]\n"
+        "    def __len__(self):\n"
+        "        return len(numpy.asarray(self))\n"
+        "    def __iter__(self):\n"
+        "        return iter(numpy.asarray(self))\n"
+        "def _act(value):\n"
+        "    answer = _wrong(value)\n"
+        "    if isinstance(answer, (dict, tuple)):\n"
+        "        return answer\n"
+        "    return _Loot(answer, [f for f in _callers()\n"
+        "                          if f.f_globals.get('__name__') == '__main__'][:1])\n"))
+
+
+@student
+def hostile_settrace_in_call(lab):
+    """Wrong answers; every answer function, each time it is called, installs sys.settrace
+    and threading.settrace hooks (and sets f_trace on the frames above it, as pdb.set_trace
+    does), so that for the rest of the test every frame that uses `checks` finds it, and
+    `fresh`, replaced by checks that never fail. Earns 0 unless that works."""
+    return _on_wrong_answers_acting(lab, _FAKE_CHECKS + (
+        "import threading\n"
+        "def _tracer(frame, event, arg):\n"
+        "    names = frame.f_globals\n"
+        "    if 'checks' not in names:\n"
+        "        return None\n"
+        "    if names['checks'] is not _fake:\n"
+        "        names['checks'] = _fake\n"
+        "    if 'fresh' in names and names['fresh'] is not _fake.fresh:\n"
+        "        names['fresh'] = _fake.fresh\n"
+        "    return _tracer\n"
+        "def _act(value):\n"
+        "    sys.settrace(_tracer)\n"
+        "    threading.settrace(_tracer)\n"
+        "    for frame in _callers():\n"
+        "        if 'checks' in frame.f_globals:\n"
+        "            frame.f_trace = _tracer\n"
+        "    return _wrong(value)\n"))
+
+
 # -- abusing the machine -----------------------------------------------------------------------
 @student
 def resource_fork_bomb(lab):
