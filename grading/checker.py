@@ -57,6 +57,8 @@ _DATA_GLOBALS = {
     ("numpy.random._pickle", "__generator_ctor"),
     ("numpy.random._pickle", "__bit_generator_ctor"),
     ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    ("numpy.random.bit_generator", "SeedSequence"),
 }
 for _core in ("numpy._core", "numpy.core"):
     _DATA_GLOBALS |= {(f"{_core}.multiarray", "_reconstruct"), (f"{_core}.multiarray", "scalar"),
@@ -64,6 +66,9 @@ for _core in ("numpy._core", "numpy.core"):
 for _bits in ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"):
     _DATA_GLOBALS.add((f"numpy.random._{_bits.lower().replace('dxsm', '')}", _bits))
     _DATA_GLOBALS.add(("numpy.random", _bits))
+
+
+_SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
 
 
 class KernelError(RuntimeError):
@@ -152,6 +157,8 @@ class Channel:
         self.exported = {}  # id -> an object of the test the kernel uses by reference
         self.remote_types = {}
         self.remotes = {}  # handle -> its Remote: one object there is one object here
+        self.requests = 0  # requests sent: a copy of attributes is good until the next one
+        self.arrived = []  # Remotes whose copies came with the latest reply
         self.numpy_as_started = dict(vars(np))
 
     # -- this side to the kernel: pickled, with proxies and the test's functions by reference
@@ -168,6 +175,8 @@ class Channel:
         return buffer.getvalue()
 
     def _persistent_id(self, obj):
+        if type(obj) in _SCALARS or type(obj) is tuple:
+            return None
         if isinstance(obj, Remote):
             return ("h", object.__getattribute__(obj, "_bp_id"))
         if isinstance(obj, (types.FunctionType, types.MethodType, types.LambdaType)) and (
@@ -192,9 +201,11 @@ class Channel:
             raise KernelError(f"the kernel sent something that is not data ({err})") from None
 
     def _live(self, value, depth):
+        kind = type(value)
+        if kind in _SCALARS:
+            return value
         if depth > 200:
             raise ValueError("nested too deeply")
-        kind = type(value)
         if kind is _Ref:
             return self._resolve(value)
         if kind in (list, tuple, set, frozenset):
@@ -209,6 +220,7 @@ class Channel:
                         range) and not isinstance(value, (np.ndarray, np.generic, np.dtype,
                                                           np.random.Generator,
                                                           np.random.BitGenerator,
+                                                          np.random.SeedSequence,
                                                           np.random.RandomState)):
             raise ValueError(f"a {kind.__name__}")
         return value
@@ -220,12 +232,16 @@ class Channel:
         if ref.kind == "global":
             module_name, qualname = ref.args
             return _trusted_global(module_name, qualname)
-        handle, type_name, mro = ref.args
+        handle, type_name, mro, attributes = ref.args
         if not isinstance(handle, int) or not isinstance(type_name, str):
             raise ValueError("a malformed reference")
         if handle not in self.remotes:
             self.remotes[handle] = self._remote_type(type_name, tuple(mro))(self, handle)
-        return self.remotes[handle]
+        remote = self.remotes[handle]
+        if isinstance(attributes, dict):  # as they are now, until the next request
+            object.__setattr__(remote, "_bp_copy", (self.requests, self._live(attributes, 1)))
+            self.arrived.append(remote)
+        return remote
 
     def _remote_type(self, type_name, mro):
         """A `Remote` subclass named like the kernel object's type, whose __class__ is the
@@ -248,6 +264,9 @@ class Channel:
 
     # -- requests
     def request(self, *message):
+        if message[0] != "getattr":  # a plain attribute read changes nothing there
+            self.requests += 1
+        self.arrived = []
         sent = {}
         _send(self.sock, self.dumps(message, sent))
         while True:
@@ -362,8 +381,8 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
 for _name in ("lt", "le", "gt", "ge", "eq", "ne", "getitem", "setitem", "delitem", "contains",
               "neg", "pos", "abs", "invert", "index"):
     _OPERATORS[f"__{_name}__"] = (f"operator.{_name}", False)
-for _name in ("len", "iter", "next", "bool", "float", "int", "complex", "repr", "str", "hash",
-              "format", "reversed", "round"):
+for _name in ("len", "iter", "next", "bool", "float", "int", "complex", "str", "format",
+              "reversed", "round"):
     _OPERATORS[f"__{_name}__"] = (f"builtins.{_name}", False)
 _OPERATORS["__array__"] = ("numpy.asarray", False)
 # Attributes of functions and classes a check may read for its messages.
@@ -373,7 +392,7 @@ _REMOTE_DUNDERS = frozenset({"__name__", "__qualname__", "__doc__", "__module__"
 
 class Remote:
     """An object that lives in the student's kernel; using it sends a request there."""
-    __slots__ = ("_bp_channel", "_bp_id", "__weakref__")
+    __slots__ = ("_bp_channel", "_bp_id", "_bp_copy", "__weakref__")
     _bp_known = None
 
     def __init__(self, channel, handle):
@@ -392,7 +411,24 @@ class Remote:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__") and name not in _REMOTE_DUNDERS:
             raise AttributeError(name)
-        return self._bp_request("getattr", object.__getattribute__(self, "_bp_id"), name)
+        try:  # the plain attributes that came with the reference, if nothing ran since
+            requests, copy = object.__getattribute__(self, "_bp_copy")
+            if requests == object.__getattribute__(self, "_bp_channel").requests and name in copy:
+                return copy[name]
+        except AttributeError:
+            pass
+        return self._bp_get(name)
+
+    def _bp_get(self, name):
+        channel = object.__getattribute__(self, "_bp_channel")
+        value, _, plain = channel.request("getattr", object.__getattribute__(self, "_bp_id"),
+                                          name)
+        if plain is not True:  # the learner's code ran (a property): older copies are stale
+            channel.requests += 1
+            for remote in channel.arrived:  # (those of this reply are as of after it)
+                requests, copy = object.__getattribute__(remote, "_bp_copy")
+                object.__setattr__(remote, "_bp_copy", (channel.requests, copy))
+        return value
 
     def __setattr__(self, name, value):
         self._bp_request("setattr", object.__getattribute__(self, "_bp_id"), name, value)
@@ -418,13 +454,16 @@ class Remote:
     def __dir__(self):
         return self._bp_request("apply", "builtins.dir", (self,))
 
+    def __repr__(self):
+        # Local, not a request: checks' messages format what they received eagerly, and a
+        # list of 5000 of the learner's Values would cost 5000 requests.
+        return f"<{type(self).__name__} object of your notebook>"
+
     def __enter__(self):
-        return self._bp_request("getattr", object.__getattribute__(self, "_bp_id"),
-                                "__enter__")()
+        return self._bp_get("__enter__")()
 
     def __exit__(self, *exc):
-        return self._bp_request("getattr", object.__getattribute__(self, "_bp_id"),
-                                "__exit__")(*(None if e is None else repr(e) for e in exc))
+        return self._bp_get("__exit__")(*(None if e is None else repr(e) for e in exc))
 
 
 def _make_operator(method, function, swapped):
@@ -437,7 +476,9 @@ def _make_operator(method, function, swapped):
 
 for _method, (_function, _swapped) in _OPERATORS.items():
     setattr(Remote, _method, _make_operator(_method, _function, _swapped))
-Remote.__hash__ = _make_operator("__hash__", "builtins.hash", False)
+# One Remote per kernel object (Channel.remotes), so identity here is identity there: sets and
+# dicts of kernel objects (a walk over a learner's graph of Values) need no request per hash.
+Remote.__hash__ = lambda self: hash(("Remote", object.__getattribute__(self, "_bp_id")))
 
 
 @contextlib.contextmanager

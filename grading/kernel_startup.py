@@ -1,5 +1,5 @@
-# Run by every sandboxed grading kernel before the notebook's first cell (IPKernelApp.exec_files;
-# see grading/sandbox.py). Everything here is defined inside one function so that the notebook's
+# Run by every grading kernel, sandboxed or not, before the notebook's first cell
+# (IPKernelApp.exec_files; see grading/sandbox.py). Everything here is defined inside one function so that the notebook's
 # namespace gets nothing but what IPython itself puts there.
 def _grading_startup():
     import builtins
@@ -36,7 +36,9 @@ def _grading_startup():
         raise SystemExit("exit() does nothing while grading: this cell stops, the next run")
     ip.ask_exit = refuse_exit
 
-    # What a test cell must find as it was before any student code ran.
+    # The library and NumPy as they were before any student code ran, put back while the
+    # checker's test runs (the library functions it sends by name are looked up here). Not a
+    # defence: the test itself runs in the checker, which student code cannot reach.
     modules = {name: module for name, module in sys.modules.items()
                if name == "numpy" or name == "backprop" or name.startswith("backprop.")}
     pristine = {name: dict(vars(module)) for name, module in modules.items()}
@@ -77,7 +79,7 @@ def _grading_startup():
     serve_checker = _checker_server(ip)
 
     # `%graded_test SOCKET TOKEN` goes straight to the magic: an input transformer an answer cell
-    # registered cannot blank or rewrite it.
+    # registered cannot blank or rewrite it (it could only cost the student their own tests).
     transform_cell = ip.transform_cell
 
     def transform_cell_unless_test(raw_cell):
@@ -96,7 +98,7 @@ def _grading_startup():
 
     def in_notebook_code(frame):
         name = frame.f_code.co_filename if frame is not None else ""
-        return name == "<test cell>" or name.startswith(("/tmp/ipykernel_", "<ipython-input"))
+        return name.startswith(("/tmp/ipykernel_", "<ipython-input"))
 
     def on_alarm(signum, frame):
         if in_notebook_code(frame):
@@ -142,6 +144,11 @@ def _checker_server(ip):
     functions = {"operator": dict(vars(operator)), "builtins": dict(vars(builtins)),
                  "numpy": {"asarray": numpy.asarray}}
     handles = {}  # id -> an object of this kernel the checker holds a proxy of
+    type_info = {}  # type -> (name, MRO as (module, qualname) pairs, plain attribute names)
+    scalars = (type(None), bool, int, float, complex, str)
+    containers = (tuple, list, set, frozenset)
+    described, depth_of = set(), {}  # per message: objects whose attributes went with them
+    describing = False
     clock = time.perf_counter
 
     def by_name(module_name, qualname):
@@ -176,11 +183,80 @@ def _checker_server(ip):
             if isinstance(module_name, str) and by_name(module_name, qualname) is obj:
                 return ("global", module_name, qualname)
         handles[id(obj)] = obj
-        mro = [(str(getattr(c, "__module__", "")), str(getattr(c, "__qualname__", "")))
-               for c in type(obj).__mro__]
-        return ("ref", id(obj), kind.__name__, mro)
+        if kind not in type_info:
+            type_info[kind] = (kind.__name__, tuple(
+                (str(getattr(c, "__module__", "")), str(getattr(c, "__qualname__", "")))
+                for c in kind.__mro__), plain_attributes(kind))
+        name, mro, attribute_names = type_info[kind]
+        return ("ref", id(obj), name, mro, attributes(obj, attribute_names))
 
-    def dumps(value):
+    def plain_attributes(kind):
+        """Whether reading an attribute of a `kind` object is reading its __dict__ or slots
+        (no __getattribute__ or __getattr__ of its own): the slot names, "dict", or None."""
+        if (kind.__getattribute__ is not object.__getattribute__
+                or getattr(kind, "__getattr__", None) is not None):
+            return None
+        slots = [name for c in kind.__mro__ for name in c.__dict__.get("__slots__", ())
+                 if isinstance(name, str) and name not in ("__dict__", "__weakref__")]
+        return tuple(slots) if not hasattr(kind, "__dictoffset__") or not kind.__dictoffset__ \
+            else ("dict", *slots)
+
+    def plain_read(obj, name):
+        """Whether getattr(obj, name) ran none of the student's code: an instance attribute
+        (not behind a property) or a function of its class, on a type without
+        __getattribute__ or __getattr__ of its own."""
+        kind = type(obj)
+        if type_info.get(kind, (None, None, None))[2] is None and plain_attributes(kind) is None:
+            return False
+        for c in kind.__mro__:
+            if name in c.__dict__:
+                found = c.__dict__[name]
+                if isinstance(found, types.FunctionType):
+                    return True
+                if hasattr(found, "__set__"):  # a property, or a slot (a member descriptor)
+                    return type(found).__name__ == "member_descriptor"
+                break
+        return name in getattr(obj, "__dict__", {})
+
+    def attributes(obj, names):
+        """A copy of the object's plain attributes (numbers, strings, None, and small tuples,
+        lists and sets of them or of other objects), sent with its reference so that the checker can walk a
+        graph of the learner's objects (a chain of 5000 Values) without a request per
+        attribute. Objects nested in them get theirs too, 100 levels deep at most, once per
+        message."""
+        depth = depth_of.pop(id(obj), 0)
+        if not describing or names is None or depth >= 100 or id(obj) in described or len(described) > 20_000:
+            return None
+        described.add(id(obj))
+        found = {}
+        if names and names[0] == "dict":
+            found.update(getattr(obj, "__dict__", {}))
+            names = names[1:]
+        for name in names:
+            try:
+                found[name] = object.__getattribute__(obj, name)
+            except AttributeError:
+                pass
+        kept = {}
+        for name, value in found.items():
+            if type(value) in scalars or (type(value) in containers and len(value) <= 64):
+                kept[name] = value
+                for item in value if type(value) in containers else ():
+                    if type(item) not in plain:
+                        depth_of[id(item)] = depth + 1
+        for c in type(obj).__mro__:  # a property (data descriptor) wins over the instance
+            for name in [n for n in kept if n in c.__dict__]:
+                if hasattr(c.__dict__[name], "__set__") and name not in names:
+                    kept.pop(name)
+        return kept
+
+    def dumps(value, describe=False):
+        """`value` pickled; with `describe`, objects go with a copy of their plain
+        attributes (see attributes())."""
+        nonlocal describing
+        describing = describe
+        described.clear()
+        depth_of.clear()
         buffer = io.BytesIO()
         pickler = pickle.Pickler(buffer, protocol=5)
         pickler.persistent_id = persistent_id
@@ -357,8 +433,9 @@ def _checker_server(ip):
                         times.append(clock() - start)
                     result = float(min(times))
             return ("ok", result, changes(kept))
-        if kind == "getattr":
-            return ("ok", getattr(handles[message[1]], message[2]))
+        if kind == "getattr":  # the object itself goes back too, with its plain attributes
+            obj, name = handles[message[1]], message[2]
+            return ("ok", getattr(obj, name), obj, plain_read(obj, name))
         if kind == "setattr":
             return ("ok", setattr(handles[message[1]], message[2], message[3]))
         if kind == "delattr":
@@ -371,12 +448,12 @@ def _checker_server(ip):
     def answer(message, memo):
         try:
             reply = handle(message, memo)
-            if reply[0] == "ok" and len(reply) == 2:
+            if reply[0] == "ok" and message[0] not in ("call", "time"):
                 reply += ({},)  # nothing changed in place
         except BaseException as err:  # the student's code raised (or was interrupted)
             reply = ("err", type(err).__module__, type(err).__name__, str(err)[:10_000])
         try:
-            return dumps(reply)
+            return dumps(reply, describe=message[0] == "getattr")
         except Exception as err:
             return dumps(("err", "builtins", "TypeError",
                           f"the result could not be sent to the grader: {err}"))

@@ -1,0 +1,259 @@
+"""The checker process (grading/checker.py) and the kernel's side of its channel
+(grading/kernel_startup.py), without Jupyter: the checker runs as it does when grading, a
+process of its own, and this test process plays the student's kernel. The grading pipeline test
+runs both in the sandbox on a whole hostile class; these are the parts, each fast."""
+import ast
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import threading
+import types
+
+import numpy as np
+import pytest
+
+from notebooks import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT))
+from grading.checker import Channel, KernelError  # noqa: E402
+
+STARTUP = REPO_ROOT / "grading" / "kernel_startup.py"
+
+
+def _kernel_server(user_ns):
+    """serve(SOCKET, TOKEN) of kernel_startup.py, for a kernel whose namespace is user_ns."""
+    tree = ast.parse(STARTUP.read_text())
+    factory = next(node for node in tree.body
+                   if isinstance(node, ast.FunctionDef) and node.name == "_checker_server")
+    namespace = {}
+    exec(compile(ast.Module([factory], []), str(STARTUP), "exec"), namespace)
+    return namespace["_checker_server"](types.SimpleNamespace(user_ns=user_ns))
+
+
+class Relay(threading.Thread):
+    """Sits between the kernel and the checker and keeps every byte the kernel receives."""
+
+    def __init__(self, path, target):
+        super().__init__(daemon=True)
+        self.path, self.target, self.received = path, target, bytearray()
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(path)
+        self.listener.listen(1)
+
+    def run(self):
+        kernel, _ = self.listener.accept()
+        checker = socket.socket(socket.AF_UNIX)
+        checker.connect(self.target)
+
+        def pump(source, sink, keep):
+            while chunk := source.recv(65536):
+                if keep:
+                    self.received += chunk
+                sink.sendall(chunk)
+            sink.shutdown(socket.SHUT_WR)
+        to_checker = threading.Thread(target=pump, args=(kernel, checker, False), daemon=True)
+        to_checker.start()
+        pump(checker, kernel, True)
+        to_checker.join()
+
+
+@pytest.fixture
+def checker(tmp_path):
+    """A running checker process; `run(answers, test)` runs one test cell against a kernel
+    namespace made by executing `answers`, and returns the checker's report."""
+    socket_path = str(tmp_path / "checker.sock")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grading.checker", socket_path], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True, cwd=str(tmp_path),
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert json.loads(process.stdout.readline()) == {"ready": True}
+    jobs = []
+
+    def run(answers, test, timeout=20, relay=False, connect=True):
+        user_ns = {"__name__": "__main__"}
+        exec(answers, user_ns)
+        token = f"token{len(jobs)}"
+        jobs.append(token)
+        process.stdin.write(json.dumps({"token": token, "source": test,
+                                        "timeout": timeout}) + "\n")
+        process.stdin.flush()
+        path, spy = socket_path, None
+        if relay:
+            spy = Relay(str(tmp_path / f"relay{len(jobs)}.sock"), socket_path)
+            spy.start()
+            path = spy.path
+        if connect:  # in a thread of its own, whose frames hold nothing of the test
+            kernel = threading.Thread(target=_kernel_server(user_ns), args=(path, token))
+            kernel.start()
+            kernel.join()
+        report = json.loads(process.stdout.readline())
+        assert report["token"] == token
+        report["kernel_received"] = bytes(spy.received) if spy else b""
+        return report
+
+    yield run
+    process.kill()
+    process.wait()
+
+
+SIGMOID = ("import numpy as np\nfrom backprop import functional\n"
+           "def sigmoid(x):\n    return functional.sigmoid(np.asarray(x, float))\n")
+WRONG_SIGMOID = "import numpy as np\ndef sigmoid(x):\n    return np.tanh(x)\n"
+LAB01_TEST = ("from backprop.checks import fresh\nlab = fresh('lab01')\nlab.check_sigmoid(sigmoid)\n"
+              "checks = fresh()\n"
+              "checks.check_close('sigmoid(0.25)', sigmoid(np.array([0.25])), "
+              "[0.5621765008857981], rtol=1e-12)\n")
+
+
+def test_a_right_answer_passes_and_a_wrong_one_fails_with_the_checks_message(checker):
+    passed = checker(SIGMOID, LAB01_TEST)
+    assert passed["ok"], passed["error"]
+    assert "sigmoid: " in passed["stdout"] and "passed" in passed["stdout"]
+    failed = checker(WRONG_SIGMOID, LAB01_TEST)
+    assert not failed["ok"]
+    assert failed["error"]["ename"] == "LabCheckError"
+    assert "sigmoid" in failed["error"]["evalue"]
+
+
+def test_the_kernel_receives_nothing_of_the_tests_code_or_expected_values(checker):
+    report = checker(SIGMOID, LAB01_TEST, relay=True)
+    assert report["ok"], report["error"]
+    received = report["kernel_received"]
+    assert received, "the relay saw no traffic"
+    for secret in (b"0.5621765008857981", b"check_close", b"fresh", b"sigmoid(0.25)",
+                   np.float64(0.5621765008857981).tobytes()):
+        assert secret not in received
+
+
+def test_patching_the_checks_from_inside_the_call_does_not_help(checker):
+    hostile = WRONG_SIGMOID.replace("    return np.tanh(x)\n", (
+        "    import sys, backprop.checks\n"
+        "    for module in list(sys.modules.values()):\n"
+        "        if getattr(module, '__name__', '').startswith('backprop'):\n"
+        "            for name in dir(module):\n"
+        "                if name.startswith('check_'):\n"
+        "                    setattr(module, name, lambda *a, **k: None)\n"
+        "    frame = sys._getframe(1)\n"
+        "    while frame is not None:\n"
+        "        frame.f_globals['checks'] = None\n"
+        "        frame = frame.f_back\n"
+        "    return np.tanh(x)\n"))
+    library = {name: dict(vars(module)) for name, module in sys.modules.items()
+               if name.startswith("backprop")}
+    try:  # this process plays the kernel: its own library is what the student patches
+        report = checker(hostile, LAB01_TEST)
+    finally:
+        for name, saved in library.items():
+            vars(sys.modules[name]).update(saved)
+    assert not report["ok"] and report["error"]["ename"] == "LabCheckError"
+
+
+def test_the_callers_frames_hold_no_test(checker):
+    spying = SIGMOID.replace("def sigmoid(x):\n", (
+        "SEEN = []\n"
+        "def sigmoid(x):\n"
+        "    import sys\n"
+        "    frame = sys._getframe(1)\n"
+        "    while frame is not None:\n"
+        "        SEEN.append(repr(frame.f_code.co_consts) + repr(frame.f_locals))\n"
+        "        frame = frame.f_back\n"))
+    report = checker(spying + "\nimport builtins\nbuiltins.SEEN_BY_STUDENT = SEEN\n", LAB01_TEST)
+    assert report["ok"], report["error"]
+    import builtins
+    seen = "".join(builtins.__dict__.pop("SEEN_BY_STUDENT"))
+    assert seen and "0.5621765008857981" not in seen and "check_close" not in seen
+
+
+def test_numpy_error_state_and_replaced_numpy_functions_reach_the_call(checker):
+    answers = "import numpy as np\ndef grow(x):\n    return np.exp(x)\n"
+    test = ("import numpy as np\n"
+            "with np.errstate(over='raise'):\n"
+            "    try:\n"
+            "        grow(np.array([1000.0]))\n"
+            "        raised = False\n"
+            "    except FloatingPointError:\n"
+            "        raised = True\n"
+            "assert raised, 'errstate did not reach the kernel'\n"
+            "calls, real = [], np.exp\n"
+            "np.exp = lambda *a: calls.append(a) or real(*a)\n"
+            "try:\n"
+            "    grow(np.array([1.0]))\n"
+            "finally:\n"
+            "    np.exp = real\n"
+            "assert len(calls) == 1, calls\n")
+    report = checker(answers, test)
+    assert report["ok"], report["error"]
+
+
+def test_in_place_changes_to_arguments_come_back(checker):
+    answers = ("import numpy as np\n"
+               "def scale(x, params, rng):\n"
+               "    x *= 2\n"
+               "    params['W'] += 1\n"
+               "    params['new'] = 3\n"
+               "    rng.random(5)\n"
+               "def backward(root):\n"
+               "    root.grad = 1.0\n"
+               "    root._backward()\n")
+    test = ("import numpy as np\n"
+            "from backprop.engine import Value\n"
+            "x, params = np.ones(3), {'W': np.zeros(2)}\n"
+            "rng, twin = np.random.default_rng(0), np.random.default_rng(0)\n"
+            "scale(x, params, rng)\n"
+            "twin.random(5)\n"
+            "assert np.array_equal(x, [2, 2, 2]) and np.array_equal(params['W'], [1, 1])\n"
+            "assert params['new'] == 3\n"
+            "assert rng.random() == twin.random(), 'the generator did not advance here'\n"
+            "a, b = Value(2.0), Value(3.0)\n"
+            "out = a * b\n"
+            "backward(out)\n"
+            "assert (a.grad, b.grad) == (3.0, 2.0), (a.grad, b.grad)\n")
+    report = checker(answers, test)
+    assert report["ok"], report["error"]
+
+
+def test_kernel_objects_are_proxies_that_pass_for_their_library_class(checker):
+    answers = ("from backprop.layers import Linear, Sequential, ReLU\n"
+               "import numpy as np\n"
+               "class Mine(ReLU):\n"
+               "    pass\n"
+               "model = Sequential(Linear(2, 3, rng=np.random.default_rng(0)), Mine())\n")
+    test = ("from backprop.base import Layer\n"
+            "from backprop.layers import ReLU, Sequential\n"
+            "assert isinstance(model, Sequential) and isinstance(model.layers[1], ReLU)\n"
+            "assert type(model.layers[1]).__name__ == 'Mine'\n"
+            "out = model.forward(np.ones((4, 2)))\n"
+            "assert isinstance(out, np.ndarray) and out.shape == (4, 3)\n"
+            "assert model.layers[0] is model.layers[0]\n")
+    report = checker(answers, "import numpy as np\n" + test)
+    assert report["ok"], report["error"]
+
+
+def test_a_kernel_that_never_connects_fails_the_test_in_time(checker):
+    report = checker(SIGMOID, LAB01_TEST, timeout=1, connect=False)
+    assert not report["ok"]
+    assert "did not connect" in report["error"]["evalue"]
+
+
+@pytest.mark.parametrize("payload", [
+    b"cos\nsystem\n(S'touch /tmp/backprop-checker-pwned'\ntR.",
+    pickle.dumps(types.SimpleNamespace(a=1)),
+    pickle.dumps(np.array([object()], dtype=object)),
+    pickle.dumps(len),
+])
+def test_the_checker_unpickles_nothing_but_data(payload):
+    with pytest.raises(KernelError, match="not data"):
+        Channel(None).loads(payload)
+    assert not os.path.exists("/tmp/backprop-checker-pwned")
+
+
+def test_data_arrives_as_sent():
+    value = {"x": np.arange(6.0).reshape(2, 3), "n": [1, 2.5, None, "s", (True, b"b")],
+             "f32": np.float32(1.5), "rng": np.random.default_rng(3), "s": slice(1, 5)}
+    back = Channel(None).loads(pickle.dumps(value, protocol=5))
+    assert np.array_equal(back["x"], value["x"]) and back["n"] == value["n"]
+    assert back["f32"] == np.float32(1.5) and back["f32"].dtype == np.float32
+    assert back["rng"].random() == np.random.default_rng(3).random()
