@@ -277,7 +277,8 @@ def best_time(function, *args, repeats=3, **kwargs):
 
 
 # -- a copy that answer cells cannot have changed ----------------------------------------------
-# A lab's answer cells run in the same Python process as its test cells, so an answer can
+# When a learner validates a lab, its answer cells run in the same Python process as its test
+# cells (under autograde they do not: grading/checker.py runs the tests), so an answer can
 # replace these functions (checks.check_close = ...) or NumPy's comparisons (np.allclose = ...).
 # This module, `backprop.gradcheck` and every lab's checks (`backprop.labchecks.<lab>`) are
 # compiled from their files when the lab's setup cell first imports this module, before any
