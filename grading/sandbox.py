@@ -11,6 +11,12 @@ rlimits on memory, CPU time, process count and file size, and with an environmen
 a short allow-list. Connection goes through unix sockets in a private directory
 (transport "ipc"), since TCP to the host cannot leave the empty network namespace.
 
+Beside each kernel runs its checker (grading/checker.py, class `Checker`), the process that runs
+the notebook's graded test cells: sandboxed the same way under another user id of its own, with
+nothing of the submission, the course or the machine but what Python needs, and a folder of its
+own where it listens on a unix socket the kernel can reach. Unsandboxed, it is a plain child
+process. It is started with the kernel and killed with it.
+
 bubblewrap is Debian's `bubblewrap` package (`apt-get install bubblewrap`); it must run as
 root here, because the kernel's unique user id is set with `setpriv` inside the sandbox.
 """

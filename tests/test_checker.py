@@ -3,6 +3,7 @@
 process of its own, and this test process plays the student's kernel. The grading pipeline test
 runs both in the sandbox on a whole hostile class; these are the parts, each fast."""
 import ast
+import io
 import json
 import os
 import pickle
@@ -238,8 +239,21 @@ def test_a_kernel_that_never_connects_fails_the_test_in_time(checker):
     assert "did not connect" in report["error"]["evalue"]
 
 
+def _naming(*pid):
+    """A pickle whose only object is a reference the kernel names (persistent id `pid`)."""
+    class Naming(pickle.Pickler):
+        def persistent_id(self, obj):
+            return pid if obj == "it" else None
+    buffer = io.BytesIO()
+    Naming(buffer).dump("it")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("payload", [
     b"cos\nsystem\n(S'touch /tmp/backprop-checker-pwned'\ntR.",
+    _naming("global", "builtins", "open"),
+    _naming("global", "os", "system"),
+    _naming("module", "subprocess"),
     pickle.dumps(types.SimpleNamespace(a=1)),
     pickle.dumps(np.array([object()], dtype=object)),
     pickle.dumps(len),
