@@ -450,9 +450,9 @@ def _checker_server(ip):
         except BaseException as err:  # the student's code raised (or was interrupted)
             # (a KeyError's str() is the repr of its key: send the key, as the checker
             # rebuilds it with KeyError(message))
-            message = (err.args[0] if isinstance(err, KeyError) and len(err.args) == 1
-                       and isinstance(err.args[0], str) else str(err))
-            reply = ("err", type(err).__module__, type(err).__name__, message[:10_000])
+            text = (err.args[0] if isinstance(err, KeyError) and len(err.args) == 1
+                    and isinstance(err.args[0], str) else str(err))
+            reply = ("err", type(err).__module__, type(err).__name__, text[:10_000])
         try:
             return dumps(reply, describe=message[0] == "getattr")
         except Exception as err:
