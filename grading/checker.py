@@ -214,12 +214,9 @@ class Channel:
             return value  # the test's own object, back by reference
         if isinstance(value, np.ndarray) and value.dtype.hasobject:
             raise ValueError("an array of Python objects")
-        if kind not in (type(None), bool, int, float, complex, str, bytes, bytearray, slice,
-                        range) and not isinstance(value, (np.ndarray, np.generic, np.dtype,
-                                                          np.random.Generator,
-                                                          np.random.BitGenerator,
-                                                          np.random.SeedSequence,
-                                                          np.random.RandomState)):
+        if kind not in (bytearray, slice, range) and not isinstance(value, (
+                np.ndarray, np.generic, np.dtype, np.random.Generator, np.random.BitGenerator,
+                np.random.SeedSequence, np.random.RandomState)):
             raise ValueError(f"a {kind.__name__}")
         return value
 
@@ -276,31 +273,23 @@ class Channel:
                 return reply[1:-1]
             if reply[0] == "err":
                 raise _rebuilt(reply[1:])
-            if reply[0] == "callback":
-                self._answer_callback(reply[1:])
-            elif reply[0] in _OBJECT_REQUESTS:
-                self._answer_object_request(reply)
+            if reply[0] in _KERNEL_REQUESTS:
+                self._answer(reply)
             else:
                 raise KernelError("the kernel sent a malformed reply")
 
-    def _answer_callback(self, message):
-        handle, args, kwargs = message
-        function = self.callbacks.get(handle)
-        try:
-            if function is None or not isinstance(args, tuple) or not isinstance(kwargs, dict):
-                raise TypeError("no such function of the test")
-            result = function(*args, **kwargs)
-            reply = self.dumps(("result", result))
-        except Exception as err:  # the test's function raised: the kernel gets the error
-            reply = self.dumps(("raise", type(err).__module__, type(err).__name__, str(err)))
-        _send(self.sock, reply)
-
-    def _answer_object_request(self, message):
-        """The kernel uses one of the test's objects (a library Value the test built): an
-        attribute, a call, an operator. Dunder attributes are refused."""
+    def _answer(self, message):
+        """The kernel calls one of the test's functions (a lambda, a replaced NumPy function)
+        or uses one of its objects (a library Value the test built): an attribute, a call, an
+        operator. Dunder attributes are refused; an error goes back to the kernel."""
         try:
             kind, *rest = message
-            if kind in ("b_getattr", "b_setattr"):
+            if kind == "callback":
+                function, args, kwargs = self.callbacks.get(rest[0]), rest[1], rest[2]
+                if function is None:
+                    raise TypeError("no such function of the test")
+                result = function(*args, **kwargs)
+            elif kind in ("b_getattr", "b_setattr"):
                 obj, name = self.exported[rest[0]], rest[1]
                 if not isinstance(name, str) or name.startswith("__"):
                     raise AttributeError(f"{name!r} cannot be used while grading")
@@ -313,7 +302,7 @@ class Channel:
                 function, operands = _B_OPERATORS[rest[0]], rest[1]
                 result = function(*operands)
             reply = self.dumps(("result", result))
-        except Exception as err:  # the kernel's request failed: it gets the error
+        except Exception as err:
             reply = self.dumps(("raise", type(err).__module__, type(err).__name__, str(err)))
         _send(self.sock, reply)
 
@@ -360,7 +349,7 @@ def _named_global(obj):
     return found is obj
 
 
-_OBJECT_REQUESTS = ("b_getattr", "b_setattr", "b_call", "b_apply")
+_KERNEL_REQUESTS = ("callback", "b_getattr", "b_setattr", "b_call", "b_apply")
 _B_OPERATORS = {name: getattr(operator, name) for name in (
     "add", "sub", "mul", "truediv", "pow", "neg", "pos", "abs", "lt", "le", "gt", "ge",
     "getitem", "contains", "index")}

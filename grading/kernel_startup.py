@@ -203,7 +203,7 @@ def _checker_server(ip):
         (not behind a property) or a function of its class, on a type without
         __getattribute__ or __getattr__ of its own."""
         kind = type(obj)
-        if type_info.get(kind, (None, None, None))[2] is None and plain_attributes(kind) is None:
+        if plain_attributes(kind) is None:
             return False
         for c in kind.__mro__:
             if name in c.__dict__:
@@ -217,12 +217,13 @@ def _checker_server(ip):
 
     def attributes(obj, names):
         """A copy of the object's plain attributes (numbers, strings, None, and small tuples,
-        lists and sets of them or of other objects), sent with its reference so that the checker can walk a
-        graph of the learner's objects (a chain of 5000 Values) without a request per
-        attribute. Objects nested in them get theirs too, 100 levels deep at most, once per
+        lists and sets of them or of other objects), sent with its reference so that the
+        checker can walk a graph of the learner's objects (a chain of 5000 Values) without a
+        request per attribute. Objects nested in them get theirs too, 100 levels deep at most, once per
         message."""
         depth = depth_of.pop(id(obj), 0)
-        if not describing or names is None or depth >= 100 or id(obj) in described or len(described) > 20_000:
+        if (not describing or names is None or depth >= 100 or id(obj) in described
+                or len(described) > 20_000):
             return None
         described.add(id(obj))
         found = {}

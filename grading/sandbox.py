@@ -116,10 +116,11 @@ class Checker:
     or, unsandboxed, as a plain child process. Started with the kernel, killed with it."""
 
     def __init__(self, folder, command, uid=None, env=None):
+        """Run `command` followed by the socket path, in `folder`, as `uid` if given."""
         self.folder, self.uid = folder, uid
         self.socket_path = os.path.join(folder, "checker.sock")
         self._errors = tempfile.TemporaryFile("w+")  # what it prints if it cannot start
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.process = subprocess.Popen([*command, self.socket_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._errors, env=env, cwd="/",
                                         text=True, bufsize=1)
         self._ready = False
@@ -147,23 +148,23 @@ class Checker:
         self.process.stdin.flush()
 
     def result(self, token, timeout):
-        """The checker's report on job `token`, or None if it gave none in time (it is then
-        interrupted, and killed if that does not help)."""
+        """The checker's report on job `token`, or None if it gave none in time: it is then
+        interrupted (it may be waiting for a kernel that will not answer), given 5 s more,
+        and killed."""
+        report = self._report(token, timeout)
+        if report is None:
+            self.signal(signal.SIGINT)
+            report = self._report(token, 5)
+        if report is None:
+            self.stop()
+        return report
+
+    def _report(self, token, timeout):
         deadline = time.monotonic() + timeout
-        for attempt in range(3):
-            while True:
-                line = self._read_line(deadline - time.monotonic())
-                if not line:
-                    break
-                report = json.loads(line)
-                if report.get("token") == token:
-                    return report
-            if attempt == 0:  # still waiting for a kernel that will not answer
-                self.signal(signal.SIGINT)
-                deadline = time.monotonic() + 5
-            elif attempt == 1:
-                self.stop()
-                return None
+        while line := self._read_line(deadline - time.monotonic()):
+            report = json.loads(line)
+            if report.get("token") == token:
+                return report
         return None
 
     def signal(self, signum):
@@ -213,8 +214,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             problem = sandbox_problem()
             if problem:
                 raise SandboxError(f"cannot sandbox the grading kernel: {problem}")
-            low, high = (int(n) for n in self.uid_range.split("-"))
-            self._uid = random.randint(low, high)
+            self._uid = self._draw_uid()
             self._run_dir = tempfile.mkdtemp(prefix="backprop-kernel-")
             os.chown(self._run_dir, self._uid, self._uid)
             os.chmod(self._run_dir, 0o711)  # the checker reaches its own folder inside
@@ -252,6 +252,13 @@ class SandboxedKernelManager(AsyncKernelManager):
                 os.chmod(target, 0o644)
         return copy
 
+    def _draw_uid(self, besides=None):
+        """A user id from uid_range, other than `besides`."""
+        low, high = (int(n) for n in self.uid_range.split("-"))
+        while (uid := random.randint(low, high)) == besides:
+            pass
+        return uid
+
     def _start_checker(self, env):
         """The checker process, in a folder only it can write to, where it listens on a unix
         socket the kernel can connect to."""
@@ -263,13 +270,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not self.sandbox:
             folder = tempfile.mkdtemp(prefix="backprop-checker-")
             env["PYTHONPATH"] = package_parent
-            self.checker = Checker(folder, command + [os.path.join(folder, "checker.sock")],
-                                   env=env)
+            self.checker = Checker(folder, command, env=env)
             return
-        low, high = (int(n) for n in self.uid_range.split("-"))
-        uid = self._uid
-        while uid == self._uid:
-            uid = random.randint(low, high)
+        uid = self._draw_uid(besides=self._uid)
         folder = os.path.join(self._run_dir, "checker")
         os.mkdir(folder)
         os.chown(folder, uid, uid)
@@ -280,14 +283,17 @@ class SandboxedKernelManager(AsyncKernelManager):
              "--ro-bind", HERE, PACKAGE_IN_SANDBOX, "--perms", "0755", "--dir", self._run_dir,
              "--bind", folder, folder, "--chdir", "/tmp"],
             uid)
-        self.checker = Checker(folder, prefix + command + [os.path.join(folder, "checker.sock")],
-                               uid=uid, env=env)
+        self.checker = Checker(folder, prefix + command, uid=uid, env=env)
 
-    def restart_checker(self):
-        """A new checker (the old one hung or died); its namespace starts empty."""
+    def _stop_checker(self):
         if self.checker is not None:
             self.checker.stop()
             shutil.rmtree(self.checker.folder, ignore_errors=True)
+            self.checker = None
+
+    def restart_checker(self):
+        """A new checker (the old one hung or died); its namespace starts empty."""
+        self._stop_checker()
         self._start_checker(self._checker_env)
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
@@ -358,11 +364,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
-        if self.checker is not None and not restart:
-            self.checker.stop()
-            if self.checker.uid is None:
-                shutil.rmtree(self.checker.folder, ignore_errors=True)
-            self.checker = None
+        if not restart:
+            self._stop_checker()
         if self._uid is not None and not restart:
             kill_user_processes(self._uid)  # anything that outlived the PID namespace
             for folder in (self._run_dir, os.path.dirname(self._input_dir or "")):

@@ -320,9 +320,10 @@ def hostile_audit_hook(lab):
 
 
 # -- acting while a test calls the student's function ------------------------------------------
-# A graded test cell calls the student's functions in the student's own kernel: whatever the
-# kernel restores before a test, the function's body runs again in the middle of it, with the
-# test's frames (and the check functions' frames) right above it on the stack.
+# When graded test cells ran in the student's kernel, whatever the kernel restored before a
+# test, the function's body ran again in the middle of it, with the test's frames (and the
+# check functions' frames) right above it on the stack; four of these scored on wrong answers
+# and one leaked hidden values. With the checker (grading/checker.py), neither is in reach.
 _WRONG = (
     "import sys, types, numpy\n"
     "def _wrong(value):  # the right value off by 0.5 (a dict or tuple: each entry)\n"
