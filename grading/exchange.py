@@ -67,7 +67,10 @@ class SafeCollect(ExchangeCollect):
 
     def _accepted(self, record):
         path = os.path.join(self.inbound_path, record["filename"])
-        info = os.lstat(path)
+        try:
+            info = os.lstat(path)
+        except OSError as error:  # removed since it was listed
+            return self._refuse(record["filename"], f"cannot be read ({error.strerror})")
         if not stat.S_ISDIR(info.st_mode):
             return self._refuse(record["filename"], f"{kind_of(info.st_mode)}, not a folder")
         if not self.require_owner:
@@ -134,7 +137,7 @@ def guard_nbgrader_file_reads():
     and the documented `pre_convert_hook` can only add work before init_assignment (it
     cannot change how it copies, and its exceptions are swallowed). Checked against nbgrader
     0.9.6; other versions get the same two methods replaced, so check them again on an
-    upgrade (tests/test_exchange.py fails if autograde copies a link again)."""
+    upgrade (the grading pipeline test fails if autograde copies a link again)."""
     from nbgrader.converters import Autograde, BaseConverter
     from nbgrader.coursedir import CourseDirectory
 
