@@ -45,6 +45,21 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, ".nbgrader", "grade
 c.Exchange.root = os.path.join(HERE, ".nbgrader", "exchange")
 os.makedirs(os.path.join(HERE, ".nbgrader", "exchange"), exist_ok=True)
 
+# A submission is files, nothing else (grading/exchange.py): collect takes a folder of the
+# exchange's inbound only from the account its name says submitted it, and collect and
+# autograde copy regular files only (no links, pipes or devices), each at most 20 MB and
+# 100 MB per submission (nbgrader's kilobytes); what they refuse is logged by name. Set
+# c.SafeCollect.require_owner = False where student ids are not accounts of this machine.
+c.CourseDirectory.max_file_size = 20_000
+c.CourseDirectory.max_dir_size = 100_000
+try:
+    from grading.exchange import SafeCollect, guard_nbgrader_file_reads
+except ImportError:  # without grading/: nbgrader's own collect, and autograde stops (above)
+    pass
+else:
+    c.ExchangeFactory.collect = SafeCollect
+    guard_nbgrader_file_reads()
+
 # A student's infinite loop is interrupted after this many seconds in one cell; every cell of
 # every lab runs in well under a second on the solution.
 c.Execute.timeout = 30

@@ -478,3 +478,74 @@ def _checker_server(ip):
 
 _grading_startup()
 del _grading_startup, _checker_server
+
+
+def _cap_outputs(ip, limit=200_000):
+    """Cut, in the kernel, the text of each cell's printed output and of an error's message and
+    traceback to `limit` characters, before it crosses to the grader. nbgrader's cut
+    (LimitOutputBytes.max_bytes, 100,000 characters per cell) applies only once the grader
+    has received and decoded the whole message: one answer raising an exception with a 200 MB
+    message held 1.77 GB in the grader. Twice that cut is kept here, so that the grader's own
+    cut, and its note, is what feedback shows. (Not a defence against code that knows this
+    grader: such code can undo it; the sandbox bounds the kernel's memory, not the grader's.)"""
+    import sys
+
+    note = f"\n... output cut in the kernel: more than {limit:,} characters in this cell ...\n"
+    written = [0]  # characters printed by the running cell
+
+    def cut(text):
+        return text if len(text) <= limit else text[:limit] + note
+
+    def new_cell(*args):
+        written[0] = 0
+
+    def within_limit(write):
+        def write_within_limit(text):
+            if not isinstance(text, str):
+                return write(text)  # OutStream's own error
+            left = limit - written[0]
+            written[0] += len(text)
+            if left > 0:
+                write(text if len(text) <= left else text[:left] + note)
+            return len(text)
+        return write_within_limit
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.write = within_limit(stream.write)
+    ip.events.register("pre_run_cell", new_cell)
+
+    def message(error):
+        try:
+            return str(error)
+        except BaseException:  # a __str__ that raises: the error's name is still sent
+            return "(the error's message could not be read)"
+
+    # The error output: ipykernel sends str(evalue) and every line of the traceback.
+    send_traceback = ip._showtraceback
+
+    def send_traceback_within_limit(etype, evalue, stb):
+        lines, used = [], 0
+        for line in stb:
+            if used + len(line) > limit:
+                lines.append(cut(line[:max(limit - used, 0)]))
+                break
+            lines.append(line)
+            used += len(line)
+        send_traceback(etype, cut(message(evalue)), lines)
+    ip._showtraceback = send_traceback_within_limit
+
+    # The execute reply: ipykernel sends str() of the cell's exception again, read after
+    # post_run_cell, so an exception with a longer message is replaced by one of the same
+    # name with the message cut.
+    def reply_within_limit(result):
+        for attribute in ("error_before_exec", "error_in_exec"):
+            error = getattr(result, attribute, None)
+            text = message(error) if error is not None else ""
+            if len(text) > limit or text.startswith("(the error's message"):
+                stand_in = type(type(error).__name__, (Exception,), {})(cut(text))
+                setattr(result, attribute, stand_in)
+    ip.events.register("post_run_cell", reply_within_limit)
+
+
+_cap_outputs(get_ipython())  # noqa: F821 (IPython's, in the namespace exec_files runs in)
+del _cap_outputs

@@ -48,6 +48,7 @@ from submissions import STUDENTS, Lab, NotApplicable
 
 _ORDINARY = set(STUDENTS)
 import hostile.students as hostile  # noqa: E402 (registers the hostile class in STUDENTS)
+from hostile.files import NOTHING_TO_READ  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))
 from grading.sandbox import sandbox_problem  # noqa: E402
@@ -96,6 +97,7 @@ class GradedCourse:
     not_applicable: dict = field(default_factory=dict)  # (lab, student) -> why not made
     runs: dict = field(default_factory=dict)  # nbgrader command -> CompletedProcess
     seconds: dict = field(default_factory=dict)  # nbgrader command -> wall-clock seconds
+    peak_bytes: dict = field(default_factory=dict)  # nbgrader command -> its process's peak RSS
     secret: str = field(default_factory=lambda: secrets.token_hex(16))
     before: dict = field(default_factory=dict)  # what the run must not change, before it
     after: dict = field(default_factory=dict)  # the same, after it
@@ -107,19 +109,34 @@ class GradedCourse:
 
     def nbgrader(self, command, *args):
         started = time.perf_counter()
+        peak = self.root / f".peak-{command}"
         self.runs[command] = subprocess.run(
-            [sys.executable, "-m", "nbgrader", command, *args,
+            [sys.executable, "-c", _RECORDING_PEAK, str(peak), command, *args,
              f"--CourseDirectory.root={self.root}", f"--CourseDirectory.db_url={self.db_url}",
              "--NbGrader.log_format=%(asctime)s.%(msecs)03d [%(name)s | %(levelname)s] "
              "%(message)s"],
             cwd=self.root, capture_output=True, text=True,
             env=dict(os.environ, **{SECRET: self.secret}))
         self.seconds[command] = time.perf_counter() - started
+        if peak.is_file():
+            self.peak_bytes[command] = int(peak.read_text())
+            peak.unlink()
         return self.runs[command]
 
     def log(self, command):
         run = self.runs[command]
         return f"{run.stdout}\n{run.stderr}".strip()
+
+
+# `python -c _RECORDING_PEAK FILE ARGS...` runs `nbgrader ARGS...` and writes to FILE the peak
+# resident memory, in bytes, of the nbgrader process itself (not of its kernels, which the
+# sandbox bounds): what the grader holds of the students' outputs.
+_RECORDING_PEAK = (
+    "import atexit, resource, runpy, sys\n"
+    "peak_file = sys.argv.pop(1)\n"
+    "atexit.register(lambda: open(peak_file, 'w').write(\n"
+    "    str(1024 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))\n"
+    "runpy.run_module('nbgrader', run_name='__main__', alter_sys=True)\n")
 
 
 def _make_course(root):
@@ -160,7 +177,8 @@ def _class_submits(course, lab):
 def _submit(root, student, lab, submissions):
     folder = root / "submitted" / student / lab
     folder.mkdir(parents=True)
-    (folder / "timestamp.txt").write_text("2025-01-15 12:00:00.000000 UTC")
+    if not any("timestamp.txt" in s.files for s in submissions.values()):
+        (folder / "timestamp.txt").write_text("2025-01-15 12:00:00.000000 UTC")
     for name, submission in submissions.items():
         if submission.notebook is not None:
             nbformat.write(submission.notebook, folder / name)
@@ -457,6 +475,42 @@ def test_one_huge_line_is_cut(course):
         assert path.stat().st_size < 2_000_000, f"{path.name} is {path.stat().st_size} B"
 
 
+def test_links_in_a_submission_are_neither_copied_nor_read(course):
+    """A file link to /dev/zero, and timestamp.txt as one: autograde names and skips both
+    (copied as the grader, they filled its disk), and grades the notebook without a time."""
+    _require_graded("hostile_dev_zero_link")
+    _require_gradable(course, FIRST_LAB)
+    graded = course.root / "autograded" / "hostile_dev_zero_link" / FIRST_LAB
+    assert sorted(p.name for p in graded.iterdir()) == [f"{FIRST_LAB}.ipynb"]
+    log = course.log("autograde")
+    for name in ("data.bin", "timestamp.txt"):
+        assert f"{name}: a symbolic link (to /dev/zero)" in log, f"{name} refused silently"
+    with Gradebook(course.db_url, COURSE_ID) as gradebook:
+        assert gradebook.find_submission(FIRST_LAB, "hostile_dev_zero_link").timestamp is None
+
+
+def test_an_error_message_of_200_mb_is_cut(course):
+    _require_graded("hostile_huge_error")
+    _require_gradable(course, FIRST_LAB)
+    graded = course.root / "autograded" / "hostile_huge_error" / FIRST_LAB / f"{FIRST_LAB}.ipynb"
+    errors = [o for c in nbformat.read(graded, as_version=4).cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"
+              and o.get("evalue", "").startswith("xxxx")]
+    assert errors, "the answer's 200 MB error is not in the graded notebook"
+    assert all(len(e.evalue) < 210_000 for e in errors), "the error message was not cut"
+
+
+def test_the_grader_holds_less_than_1_gb(course, capsys):
+    """The nbgrader process itself (its kernels are the sandbox's): a student's 200 MB error
+    message held 1.77 GB in it before the kernel cut outputs."""
+    with capsys.disabled():
+        print("\n[grading pipeline] peak memory of nbgrader: " + ", ".join(
+            f"{command} {peak / 1e6:.0f} MB" for command, peak in course.peak_bytes.items()))
+    assert set(course.peak_bytes) == set(course.runs), "a run's peak memory was not recorded"
+    over = {command: peak for command, peak in course.peak_bytes.items() if peak >= 1e9}
+    assert not over, f"nbgrader held 1 GB or more (bytes): {over}"
+
+
 # -- feedback ----------------------------------------------------------------------------------
 class _Text(HTMLParser):
     """The text a browser shows for an HTML page (entities decoded), as a list of strings."""
@@ -524,8 +578,10 @@ def test_audit_flags_every_tampering_student_and_nobody_else(course):
     spec.loader.exec_module(audit)
     flagged = {student for student, lab, _ in audit.audit(course.root) if lab == FIRST_LAB}
     graded = set(students_of(FIRST_LAB))
-    tampering = {s for s in graded if s.startswith(("tamper_", "hostile_"))}
-    honest = {s for s in graded if s not in tampering and not s.startswith("resource_")}
+    tampering = {s for s in graded if s.startswith(("tamper_", "hostile_"))
+                 and s not in NOTHING_TO_READ}
+    honest = {s for s in graded if s not in tampering and s not in NOTHING_TO_READ
+              and not s.startswith("resource_")}
     assert tampering <= flagged, (f"tools/audit_submissions.py does not flag "
                                   f"{sorted(tampering - flagged)}")
     assert not flagged & honest, (f"tools/audit_submissions.py flags honest work: "
