@@ -11,6 +11,8 @@ right values, ``Mistake(..., speed=True)``) is caught by a speed check whose ver
 for it the tests require the speed check to exist (`test_every_mistake_applies`) and its
 message, when it does fail, to name the mistake; whether it failed on this run is printed.
 """
+import re
+
 import pytest
 
 from mistakes import (Failure, LabRun, Mistake, Outcome, SpeedCheck, fixture_labs,
@@ -112,6 +114,23 @@ def test_every_mistake_is_caught(lab_run, capsys):
               if not o.problem and not o.mistake.speed and not o.caught]
     assert not missed, (f"{lab_run.lab}: every graded test cell passes with these mistakes; "
                         "add a test (with the hint) that catches each:\n" + "\n".join(missed))
+
+
+# A message that reports a measured time ("took 12.3 ms", "took 4.1 s"): its verdict is the load's.
+_TIMED_MESSAGE = re.compile(r"took [\d.e+-]+ m?s\b")
+
+
+def test_only_speed_mistakes_are_caught_by_a_time(lab_run):
+    """A time decides only speed mistakes, and only in their speed check: anything else would
+    make the outcome, and docs/mistakes.md, depend on the machine's load."""
+    wrong = [f"  - {o.mistake.name}: caught by {o.shown.grade_id}: {o.shown.message[:200]}"
+             for o in lab_run.outcomes if o.caught and (
+                 o.speed_check.grade_id != o.shown.grade_id if o.mistake.speed
+                 else _TIMED_MESSAGE.search(o.shown.message))]
+    assert not wrong, (f"{lab_run.lab}: mistakes whose verdict is a measured time, outside a "
+                       "speed mistake's speed check (mark a slow-but-right answer "
+                       "Mistake(..., speed=True); catch a wrong one by its values):\n"
+                       + "\n".join(wrong))
 
 
 def test_every_mistake_is_named(lab_run):
