@@ -117,7 +117,9 @@ def library_step(model, x, y):
 
     def step():
         loss, dlogits = softmax_cross_entropy(model.forward(x), y)
-        model.backward(dlogits)
+        # Nothing needs the gradient with respect to the images (PyTorch does not compute it
+        # either: they do not require one), so the first layer skips its dx.
+        model.backward(dlogits, input_grad=False)
         optimizer.step()
     return step
 

@@ -274,3 +274,17 @@ def test_conv_refuses_input_and_dout_of_another_float_dtype(layer_dtype, other):
     assert out.dtype == layer_dtype
     with pytest.raises(TypeError, match=rf"dout has dtype {name}"):
         layer.backward(np.ones(out.shape, dtype=other))
+
+
+def test_a_first_conv_layer_skips_dx_on_request_with_the_same_gradients():
+    rng = np.random.default_rng(9)
+    model = Sequential(Conv2d(2, 3, 3, padding=1, rng=rng), ReLU(), MaxPool2d(2), Flatten(),
+                       Linear(12, 2, rng=rng))
+    x, dout = rng.standard_normal((4, 2, 4, 4)), rng.standard_normal((4, 2))
+    model.forward(x)
+    dx = model.backward(dout)
+    grads = {name: grad.copy() for name, grad in model.grads.items()}
+    model.forward(x)
+    assert dx.shape == x.shape and model.backward(dout, input_grad=False) is None
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(model.grads[name], grad, err_msg=name)

@@ -62,8 +62,10 @@ LABS = lab_names()
 FIRST_LAB = LABS[0] if LABS else None
 EVERY_LAB_STUDENTS = ("correct", "blank")
 # Seconds a cell may run before nbgrader interrupts it. The course's config gives instructors
-# 30 s; here a student's infinite loop should cost seconds (every solution cell takes < 1 s).
-CELL_TIMEOUT = 5
+# 30 s; here a student's infinite loop should cost less. The slowest solution cell (lab 03's
+# training) takes 1 to 3 s on the 2-core test machine: 20 s still grades it on a machine five
+# times slower or busier, so no honest answer's points depend on the load.
+CELL_TIMEOUT = 20
 COURSE_ID = "backprop-lab"
 # What nbgrader logs, as errors, when it interrupts an infinite loop: expected here.
 _INTERRUPT = re.compile(r"Timeout waiting for execute reply|Interrupting kernel")
@@ -638,4 +640,6 @@ def test_autograde_time_per_submission(course, capsys):
               f"{course.seconds['generate_assignment']:.0f} s, generate_feedback "
               f"{course.seconds['generate_feedback']:.0f} s, export "
               f"{course.seconds['export']:.0f} s")
-    assert median < 15, f"autograde takes {median:.1f} s per submission (goal: under 5 s)"
+    # A sanity bound, not the goal: 2.6 to 5.6 s on the 2-core machine depending on its load
+    # (docs/instructors.md), so a machine five times slower or busier still passes.
+    assert median < 30, f"autograde takes {median:.1f} s per submission (goal: under 5 s)"

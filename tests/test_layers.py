@@ -336,3 +336,43 @@ def test_activations_follow_their_input_dtype_and_refuse_a_mismatched_dout():
     assert out.dtype == np.float32
     with pytest.raises(TypeError, match=r"ReLU\(\).backward: dout has dtype float64"):
         relu.backward(np.ones(3))
+
+
+def _trained_grads(model, x, dout, **kwargs):
+    model.forward(x)
+    returned = model.backward(dout, **kwargs)
+    return returned, {name: grad.copy() for name, grad in model.grads.items()}
+
+
+def test_input_grad_false_skips_only_dx_and_direct_calls_still_return_it():
+    rng = np.random.default_rng(3)
+    model = Sequential(Linear(4, 6, rng=rng), ReLU(), Linear(6, 3, rng=rng))
+    x, dout = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+    dx, grads = _trained_grads(model, x, dout)
+    skipped, same_grads = _trained_grads(model, x, dout, input_grad=False)
+    assert dx.shape == x.shape and skipped is None
+    assert grads.keys() == same_grads.keys()
+    for name in grads:
+        np.testing.assert_array_equal(same_grads[name], grads[name], err_msg=name)
+    first = model[0]
+    first.forward(x)
+    np.testing.assert_array_equal(first.backward(model[1].backward(model[2].backward(dout))), dx)
+    assert first.backward(model[1].backward(model[2].backward(dout)), input_grad=False) is None
+
+
+def test_a_layer_whose_backward_takes_only_dout_is_never_asked_to_skip_dx():
+    calls = []
+
+    class Logged(Linear):  # overrides backward(dout): inherits no input_grad from Linear
+        def backward(self, dout):
+            calls.append("dx")
+            return super().backward(dout)
+
+    rng = np.random.default_rng(4)
+    assert Linear.skips_input_grad and Sequential.skips_input_grad
+    assert not Logged.skips_input_grad and not ReLU.skips_input_grad
+    inner = Sequential(Logged(3, 2, rng=rng), Tanh())
+    model = Sequential(inner, Linear(2, 2, rng=rng))
+    model.forward(rng.standard_normal((4, 3)))
+    assert model.backward(np.ones((4, 2)), input_grad=False) is None
+    assert calls == ["dx"] and model.grads["0.0.W"].shape == (3, 2)

@@ -9,6 +9,12 @@ subclasses it; import it from `backprop.layers`, which re-exports it. The interf
 - ``backward(dout)`` takes the gradient of the loss with respect to the output and returns
   ``dx``, the gradient with respect to the input, after filling ``grads``, a dict with the same
   keys (and array shapes) as ``params``. It ASSIGNS the gradients (it does not add to them).
+  A layer that can skip ``dx`` also takes ``backward(dout, input_grad=False)``: it then fills
+  ``grads`` the same and returns None, for a caller that has no use for ``dx`` (a model's first
+  layer, whose input is data: a training step); its ``skips_input_grad`` is then True.
+  `Sequential` passes the request on to its first layer, and PyTorch makes the same saving
+  for an input that does not require a gradient. Called as ``backward(dout)``, every layer
+  returns ``dx``.
 
 Because a layer keeps one input and assigns its gradients, one layer object must not be used
 twice in one model: ``Sequential(lin, ReLU(), lin)`` would compute wrong gradients for ``lin``
@@ -30,6 +36,7 @@ and boolean input is converted to the layer's dtype. The same holds for ``dout``
 Parameters are NumPy arrays that optimizers update in place, so references stay valid.
 """
 import functools
+import inspect
 import threading
 from collections.abc import MutableMapping
 from types import MappingProxyType
@@ -196,6 +203,9 @@ class Layer:
     """
 
     training = True
+    # Whether backward takes input_grad=False (then it skips dx and returns None): set for each
+    # class from its backward's signature, so a subclass that overrides backward(dout) says no.
+    skips_input_grad = False
     _cache = None
     _forward_number = 0
     _in_forward = False
@@ -212,6 +222,9 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if "forward" in cls.__dict__:
             cls.forward = _tracked(cls.__dict__["forward"])
+        if "backward" in cls.__dict__:
+            cls.skips_input_grad = "input_grad" in inspect.signature(
+                cls.__dict__["backward"]).parameters
 
     def __call__(self, x):
         return self.forward(x)
@@ -369,9 +382,20 @@ class Layer:
         return sum(param.size for _, param, _ in self.named_parameters())
 
     # -- helpers shared by every layer -------------------------------------------------
+    def _input(self, x, dtype):
+        """`x` as this layer's input (`as_layer_input`). An ndarray of `dtype`, the case of
+        every step of a training loop, passes without building the layer's name for an error
+        message it would not need."""
+        if type(x) is np.ndarray and x.dtype == dtype:
+            return x
+        return as_layer_input(x, repr(self), dtype)
+
     def _check_dout(self, dout, out_shape, dtype=None):
         if self._cache is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
+        if (type(dout) is np.ndarray and dout.shape == out_shape
+                and (dout.dtype.kind == "f" if dtype is None else dout.dtype == dtype)):
+            return dout  # the usual case, checked without building the error messages' names
         owner = f"{self!r}.backward"
         dout = (as_float_array(dout, owner) if dtype is None
                 else as_layer_input(dout, owner, dtype, "dout"))

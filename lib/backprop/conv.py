@@ -140,7 +140,9 @@ class Conv2d(Layer):
         self._cache = (x.shape, xp_m.shape, cols)
         return _batch_first(out_m.reshape(f, ho, wo, n))
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """Fill grads and return dx; ``input_grad=False`` skips dx (a matrix product and the
+        col2im) and returns None, for a first layer whose input is data."""
         x_shape, xp_shape, cols = self._cache if self._cache is not None else (None,) * 3
         out_shape = self.output_shape(x_shape) if x_shape is not None else ()
         dout = self._check_dout(dout, out_shape, self.params["W"].dtype)
@@ -149,6 +151,8 @@ class Conv2d(Layer):
         W = self.params["W"]
         self.grads["W"] = (dout_mat @ cols.T).reshape(W.shape)
         self.grads["b"] = dout_mat.sum(axis=1)
+        if not input_grad:
+            return None
         # col2im: every entry of dcols goes back to the input value it was copied from; a value
         # under several placements collects all their contributions, so the loop adds, one
         # kernel offset at a time (kh*kw vectorized slice-adds, never a loop over pixels).

@@ -53,21 +53,26 @@ class Linear(Layer):
         self.params = {"W": W.astype(dtype), "b": np.zeros(self.out_features, dtype=dtype)}
 
     def forward(self, x):
-        x = as_layer_input(x, repr(self), self.params["W"].dtype)
+        W = self.params["W"]
+        x = self._input(x, W.dtype)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"{self!r}: expected input of shape (N, {self.in_features}), got {x.shape}"
             )
         self._cache = x
-        return x @ self.params["W"] + self.params["b"]
+        out = x @ W
+        out += self.params["b"]  # in place: one (N, out_features) array, not two
+        return out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """Fill grads and return dx; ``input_grad=False`` skips dx (a matrix product as large
+        as the forward one) and returns None, for a first layer whose input is data."""
         x = self._cache
         dout = self._check_dout(dout, (len(x) if x is not None else 0, self.out_features),
                                 self.params["W"].dtype)
         self.grads["W"] = x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"].T
+        return dout @ self.params["W"].T if input_grad else None
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features})"
@@ -77,7 +82,8 @@ class _Elementwise(Layer):
     """An activation applied entrywise; input of any shape, output of the same shape."""
 
     def forward(self, x):
-        x = as_float_array(x, repr(self))
+        if not (type(x) is np.ndarray and x.dtype.kind == "f"):  # else: it is already one
+            x = as_float_array(x, repr(self))
         out = self._f(x)
         self._cache = (x, out)
         return out
@@ -96,7 +102,7 @@ class ReLU(_Elementwise):
         return F.relu(x)
 
     def _local_grad(self, x, out):
-        return (x > 0).astype(x.dtype)
+        return x > 0  # booleans: the product with dout is dout's dtype, without a float mask
 
 
 class Sigmoid(_Elementwise):
@@ -147,10 +153,21 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dout):
-        for layer in reversed(self.layers):
+    def backward(self, dout, input_grad=True):
+        """Backward through the layers in reverse; returns dx. ``input_grad=False`` (the
+        model's input is data, as in a training step) returns None and lets the first layer
+        skip its dx when it can (``skips_input_grad``); the gradients are the same."""
+        layers = self.layers
+        for layer in reversed(layers[1:]):
             dout = layer.backward(dout)
-        return dout
+        if not layers:
+            return dout if input_grad else None
+        if input_grad:
+            return layers[0].backward(dout)
+        if layers[0].skips_input_grad:
+            return layers[0].backward(dout, input_grad=False)
+        layers[0].backward(dout)
+        return None
 
     def __getitem__(self, i):
         return self.layers[i]

@@ -276,7 +276,11 @@ def fit(model, loss_fn, optimizer, X, y, *, epochs=10, batch_size=32, val_data=N
                         raise _divergence(f"the loss is {loss}", epoch, batch, n_batches,
                                           optimizer, loss)
                     optimizer.zero_grad()
-                    model.backward(dout)
+                    # X is data: no gradient with respect to it is needed (base.py)
+                    if getattr(model, "skips_input_grad", False):
+                        model.backward(dout, input_grad=False)
+                    else:
+                        model.backward(dout)
                     if regularizer is not None:
                         penalty = float(regularizer(model))
                         if not np.isfinite(penalty):

@@ -40,11 +40,17 @@ class Mistake:
     hint: a substring of the message the learner should see; None when the checks catch the
         mistake without naming it (allowed for at most one mistake in ten: 90% must be named by a
         visible check).
+    speed: True for an answer that computes the right values, only slowly (a Python loop):
+        what catches it is a speed check, a graded cell after the answer that times it with
+        ``checks.best_time`` against a vectorized reference. Whether that check fails depends
+        on the machine's load, so its outcome is neither required by the tests nor written to
+        docs/mistakes.md; that the speed check exists is.
     """
     name: str
     answer: str
     code: object
     hint: str | None
+    speed: bool = False
 
     def wrong_source(self, source):
         """The answer cell's code with this mistake made; ValueError if it cannot be made."""
@@ -78,6 +84,16 @@ class Failure:
         return self.evalue if self.ename == "LabCheckError" else f"{self.ename}: {self.evalue}"
 
 
+@dataclass(frozen=True)
+class SpeedCheck:
+    """The graded cell that times a speed mistake's answer: its grade_id, whether the timing
+    lies in its visible part, and the factor over the reference's time it allows (None when
+    the cell's code does not show it as ``<factor> * <reference time>``)."""
+    grade_id: str
+    visible: bool
+    factor: int | None
+
+
 @dataclass
 class Outcome:
     """What happened to one mistake: the graded cells that failed (`Failure`s, in notebook
@@ -85,6 +101,7 @@ class Outcome:
     mistake: Mistake
     failures: list = field(default_factory=list)
     problem: str | None = None  # the fixture itself could not be applied or run
+    speed_check: SpeedCheck | None = None  # a speed mistake's timing cell
 
     @property
     def caught(self):
@@ -174,7 +191,26 @@ def _raised_in_visible_part(error, source):
     return False
 
 
-async def _try(mistake, lab, nb, answers, run, graded_failures):
+_TIMED = "best_time("
+# "25 * library_time", "max(5 * library, 0.01)", "8 * reference": the allowed factor.
+_FACTOR = re.compile(r"\b(\d+) \* \w*(?:library|reference)")
+
+
+def speed_check(code, after):
+    """The `SpeedCheck` of the first graded cell after cell `after` that times something with
+    ``checks.best_time``, or None. Read from the code, so it does not depend on the machine."""
+    for i, cell, kind in code:
+        if kind == "test" and i > after and _TIMED in cell.source:
+            lines = cell.source.splitlines()
+            timed = next(n for n, line in enumerate(lines) if _TIMED in line)
+            hidden = next((n for n, line in enumerate(lines) if HIDDEN_BEGIN in line), None)
+            factor = _FACTOR.search(cell.source[cell.source.index(_TIMED):])
+            return SpeedCheck(nbgrader_meta(cell)["grade_id"], hidden is None or timed < hidden,
+                              int(factor.group(1)) if factor else None)
+    return None
+
+
+async def _try(mistake, lab, nb, answers, run, graded_failures, code):
     """Substitute `mistake`, run the graded cells after its answer, and restore the answer."""
     outcome = Outcome(mistake)
     index = answers.get(mistake.answer)
@@ -182,6 +218,12 @@ async def _try(mistake, lab, nb, answers, run, graded_failures):
         outcome.problem = (f"no answer cell {mistake.answer!r} in solutions/{lab} "
                            f"(answer cells: {sorted(answers)})")
         return outcome
+    if mistake.speed:
+        outcome.speed_check = speed_check(code, index)
+        if outcome.speed_check is None:
+            outcome.problem = (f"a speed mistake, but no graded cell after the answer cell "
+                               f"{mistake.answer!r} times it (checks.best_time)")
+            return outcome
     try:
         source = mistake.wrong_source(nb.cells[index].source)
     except ValueError as err:
@@ -242,7 +284,7 @@ async def _run_lab(lab, mistakes, timeout):
             elif kind in ("answer", "given") and i < last_test:
                 await run(i)
         for mistake in mistakes:
-            outcomes.append(await _try(mistake, lab, nb, answers, run, graded_failures))
+            outcomes.append(await _try(mistake, lab, nb, answers, run, graded_failures, code))
         control = {f.grade_id: f.message for f in await graded_failures()}
     return LabRun(lab, outcomes, baseline, control)
 
@@ -265,5 +307,5 @@ def run_labs(labs, parallel=2, timeout=CELL_TIMEOUT):
     return dict(zip(labs, asyncio.run(run_all())))
 
 
-__all__ = ["Mistake", "Failure", "Outcome", "LabRun", "fixture_labs", "load_mistakes",
+__all__ = ["Mistake", "Failure", "SpeedCheck", "Outcome", "LabRun", "fixture_labs", "load_mistakes",
            "run_lab", "run_labs"]

@@ -74,7 +74,7 @@ MISTAKES = [
              "        for m in range(W.shape[1]):\n"
              "            out[n, m] = sum(x[n, d] * W[d, m] for d in range(W.shape[0])) + b[m]\n"
              "    return out"),
-            hint="vectorize"),
+            hint="vectorize", speed=True),
     Mistake("build_and_train: W1 and W2 taken from the wrong layers", "build_and_train",
             [('"W1": weights["0.W"]', '"W1": weights["2.W"]'),
              ('"W2": weights["2.W"]', '"W2": weights["0.W"]')],

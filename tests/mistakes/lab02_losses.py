@@ -98,7 +98,7 @@ MISTAKES = [
              "    loss = -sum(log_probs[i, labels[i]] for i in range(n)) / n\n"
              "    for i in range(n):\n"
              "        log_probs[i] = shifted[i] - np.log(np.exp(shifted[i]).sum())\n"),
-            hint="vectorize"),
+            hint="vectorize", speed=True),
     Mistake("build_and_train: a step along the gradient instead of against it", "build_and_train",
             [("W -= 1.0 *", "W += 1.0 *"), ("b -= 1.0 *", "b += 1.0 *")],
             hint="check the sign of your update"),

@@ -96,7 +96,7 @@ MISTAKES = [
              " @ params[\"W2\"] + params[\"b2\"], y)[0]\n"),
             hint="computed before the update"),
     Mistake("linear_backward: Python loops over every entry (not vectorized)",
-            "linear_backward", TRIPLE_LOOP, hint="vectorize, no Python loops"),
+            "linear_backward", TRIPLE_LOOP, hint="vectorize, no Python loops", speed=True),
     Mistake("train_step: updates W2 before computing dH with it", "train_step", W2_FIRST,
             hint="W2 was updated before dH was computed"),
     Mistake("build_and_train: a learning rate far too small to train in the epochs given",

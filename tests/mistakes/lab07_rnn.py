@@ -114,5 +114,5 @@ MISTAKES = [
               "        dx[n], dh_prev[n] = da[n] @ Wx.T, da[n] @ Wh.T\n"
               "        dWx += np.outer(x[n], da[n])\n"
               "        dWh += np.outer(h_prev[n], da[n])\n")],
-            hint="vectorize"),
+            hint="vectorize", speed=True),
 ]

@@ -106,7 +106,7 @@ MISTAKES = [
              "        u = rng.random(x.shape)\n        mask = np.zeros(x.shape)\n"
              "        for i in np.ndindex(x.shape):\n"
              "            mask[i] = 1 / (1 - p) if u[i] >= p else 0.0\n"),
-            hint="vectorize"),
+            hint="vectorize", speed=True),
     Mistake("build_and_train: tries only very strong regularization", "build_and_train",
             ("for p in (0.0, 0.5) for weight_decay in (0.0, 0.01)]",
              "for p in (0.9,) for weight_decay in (0.1,)]"),

@@ -91,7 +91,7 @@ MISTAKES = [
             [("    votes = (labels[:, :, None] == classes).sum(axis=0)                 # (N, C)\n", ""),
              (TIES, "return np.array([np.bincount(column, minlength=len(classes)).argmax()\n"
                     "                     for column in labels.T])")],
-            hint="vectorize"),
+            hint="vectorize", speed=True),
     Mistake("build_and_train: the output bias left at zero", "build_and_train",
             ("saddle[-1] = y.mean()", "saddle[-1] = 0.0"),
             hint="which output bias minimises the squared error"),
