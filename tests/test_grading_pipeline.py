@@ -63,9 +63,10 @@ FIRST_LAB = LABS[0] if LABS else None
 EVERY_LAB_STUDENTS = ("correct", "blank")
 # Seconds a cell may run before nbgrader interrupts it. The course's config gives instructors
 # 30 s; here a student's infinite loop should cost less. The slowest solution cell (lab 03's
-# training) takes 1 to 3 s on the 2-core test machine: 20 s still grades it on a machine five
-# times slower or busier, so no honest answer's points depend on the load.
-CELL_TIMEOUT = 20
+# training) takes 1 to 3 s on the 2-core test machine: 12 s still grades it on a machine four
+# times slower or busier, so no honest answer's points depend on the load, while the infinite
+# loop costs 12 s per cell that calls it.
+CELL_TIMEOUT = 12
 COURSE_ID = "backprop-lab"
 # What nbgrader logs, as errors, when it interrupts an infinite loop: expected here.
 _INTERRUPT = re.compile(r"Timeout waiting for execute reply|Interrupting kernel")
