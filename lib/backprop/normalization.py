@@ -27,6 +27,7 @@ In evaluation mode the statistics are constants and batch norm's ``dx`` is ``g /
 Non-finite input (NaN or inf) raises a ValueError that names where: batch statistics would
 spread it over a whole batch or example, and a running average would keep it for good.
 """
+import functools
 import math
 
 import numpy as np
@@ -63,18 +64,53 @@ def _non_finite(owner, x):
     return ValueError(f"{owner}: input contains {where}; {_DIVERGED}")
 
 
-def _compact_dx(g, xhat, inv_std, axes, count, centred=True):
-    """``inv_std * (g - mean(g) - xhat * mean(g * xhat))`` with means over `axes` (M = count);
-    without the ``mean(g)`` term when not `centred` (RMS norm)."""
-    through_scale = (g * xhat).sum(axis=axes, keepdims=True) * (1.0 / count)
-    inner = g - xhat * through_scale
-    if centred:
-        inner -= g.sum(axis=axes, keepdims=True) * (1.0 / count)
-    return inner * inv_std
+# -- the computation, on a matrix whose ROWS are normalized ---------------------------------------
+# Every layer here views its input as a matrix `a` (R, M) and normalizes each row over its M
+# entries (layer norm: one row per example; batch norm: one row per channel). A row's sum is a
+# matrix-vector product with a vector of ones, which BLAS does several times faster than
+# NumPy's reductions on matrices this small; the statistics come back as (R, 1) columns.
+@functools.lru_cache(maxsize=64)
+def _constant(m, dtype, value):
+    """A read-only vector of m entries equal to `value` (ones; 1 / m for means), cached."""
+    vector = np.full(m, value, dtype=dtype)
+    vector.flags.writeable = False
+    return vector
+
+
+def _row_statistics(a, eps, centred=True):
+    """``(mean, xc, var, inv_std)`` of the rows of `a`: the means (R,) (None unless
+    `centred`: RMS norm does not centre), `a` minus them, the biased mean square var (R,) of
+    `xc`, and ``1 / sqrt(var + eps)`` as an (R, 1) column."""
+    mean_weights = _constant(a.shape[1], a.dtype, 1.0 / a.shape[1])
+    mean = a @ mean_weights if centred else None
+    xc = a - mean[:, None] if centred else a
+    var = (xc * xc) @ mean_weights
+    return mean, xc, var, (1.0 / np.sqrt(var + eps))[:, None]
+
+
+def _array(layer, x, dtype):
+    """`x` as an ndarray of `dtype`, or the base class's TypeError (the layer's repr, which
+    names it, is only built when something is wrong)."""
+    if type(x) is np.ndarray and (x.dtype == dtype or dtype is None and x.dtype.kind == "f"):
+        return x
+    return as_layer_input(x, repr(layer), dtype) if dtype is not None else \
+        as_float_array(x, repr(layer))
+
+
+def _dout(layer, dout, shape, dtype):
+    """`dout` checked against the shape and dtype of the last forward's output."""
+    if type(dout) is np.ndarray and dout.dtype == dtype and dout.shape == shape:
+        return dout
+    return layer._check_dout(dout, shape if layer._cache is not None else (), dtype)
 
 
 class _BatchNorm(Layer):
-    """What BatchNorm1d and BatchNorm2d share; they differ in the input shapes they accept."""
+    """What BatchNorm1d and BatchNorm2d share; they differ in the input shapes they accept.
+
+    The input is viewed as a matrix with one row per channel: axes ``(C, <positions>, N)``
+    flattened to ``(C, M)``. For (N, C) input that is ``x.T``; for images stored batch-last,
+    as `backprop.conv` returns them, it is a view too, and the output keeps that layout.
+    """
 
     _ndims = ()       # accepted numbers of dimensions of the input
     _layout = ""      # the accepted shapes, for error messages
@@ -108,19 +144,28 @@ class _BatchNorm(Layer):
     running_var = property(lambda self: self.own_buffers().get("running_var"))
     num_batches_tracked = property(lambda self: self.own_buffers().get("num_batches_tracked"))
 
-    def _check_input(self, x):
-        dtype = self.params["weight"].dtype if self.affine else self.dtype
-        x = as_layer_input(x, repr(self), dtype)
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def _axis_orders(ndim):
+        """The axis order (C, <positions>, N) of the matrix view, and the order undoing it."""
+        order = (1, *range(2, ndim), 0)
+        return order, tuple(int(i) for i in np.argsort(order))
+
+    def _rows(self, x):
+        """The (C, M) matrix view of x (a copy when x's memory order does not allow a view),
+        its shape before flattening, and the axis order that undoes the transposition."""
+        order, undo = self._axis_orders(x.ndim)
+        a = x.transpose(order)
+        return a.reshape(self.num_features, -1), a.shape, undo
+
+    def forward(self, x):
+        params = self.own_params()
+        x = _array(self, x, params["weight"].dtype if self.affine else self.dtype)
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r}: expected input of shape {self._layout} with "
                              f"C = {self.num_features} channels, got {x.shape}")
-        return x
-
-    def forward(self, x):
-        x = self._check_input(x)
-        # per-channel statistics: over the batch axis and every axis after the channels
-        axes = (0, *range(2, x.ndim))
-        count = x.size // self.num_features
+        a, shape, undo = self._rows(x)
+        count = a.shape[1]
         batch_stats = self.training or not self.track_running_stats
         if batch_stats:
             if count == 1:
@@ -129,27 +174,23 @@ class _BatchNorm(Layer):
                     f"of shape {x.shape}: batch statistics of a single value are meaningless "
                     "(its variance is 0). Use a batch of 2 or more, or model.eval() to use the "
                     "running averages")
-            mean = x.sum(axis=axes, keepdims=True) * (1.0 / count)
-            xc = x - mean
-            var = (xc * xc).sum(axis=axes, keepdims=True) * (1.0 / count)
-            if not np.isfinite(var).all():
+            mean, xc, var, inv_std = _row_statistics(a, self.eps)
+            if not math.isfinite(np.add.reduce(var)):  # NaN or inf somewhere in x
                 raise _non_finite(repr(self), x)
             if self.training and self.track_running_stats:
-                self._update_running_stats(mean.ravel(), var.ravel(), count)
+                self._update_running_stats(mean, var, count)
         else:
-            if not np.isfinite(x).all():
+            if not np.isfinite(a).all():
                 raise _non_finite(repr(self), x)
-            shape = (1, -1) + (1,) * (x.ndim - 2)
-            mean = self.running_mean.reshape(shape)
-            var = self.running_var.reshape(shape)
-            xc = x - mean
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        xhat = xc * inv_std
-        self._cache = (xhat, inv_std, axes, count if batch_stats else None)
-        if not self.affine:
-            return xhat
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        return xhat * self.params["weight"].reshape(shape) + self.params["bias"].reshape(shape)
+            xc = a - self.running_mean[:, None]
+            inv_std = (1.0 / np.sqrt(self.running_var + self.eps))[:, None]
+        # weight * xhat + bias with xhat = xc * inv_std, in one product: scale = weight * inv_std
+        scale = inv_std * params["weight"][:, None] if self.affine else inv_std
+        out = xc * scale
+        if self.affine:
+            out += params["bias"][:, None]
+        self._cache = (xc, inv_std, scale, x.shape, shape, undo, batch_stats)
+        return out.reshape(shape).transpose(undo)
 
     def _update_running_stats(self, mean, var, count):
         """PyTorch's update: ``running = (1 - momentum) * running + momentum * batch``, with the
@@ -159,24 +200,26 @@ class _BatchNorm(Layer):
         buffers["num_batches_tracked"] += 1
         factor = (1.0 / float(buffers["num_batches_tracked"]) if self.momentum is None
                   else self.momentum)
-        for name, batch in (("running_mean", mean), ("running_var", var * (count / (count - 1)))):
+        for name, batch in (("running_mean", mean),
+                            ("running_var", var * (count / (count - 1)))):
             buffers[name] *= 1.0 - factor
             buffers[name] += factor * batch
 
     def backward(self, dout):
-        xhat, inv_std, axes, count = self._cache if self._cache is not None else (None,) * 4
-        dout = self._check_dout(dout, xhat.shape if xhat is not None else (),
-                                xhat.dtype if xhat is not None else None)
+        xc, inv_std, scale, x_shape, shape, undo, batch_stats = \
+            self._cache if self._cache is not None else (None,) * 7
+        dout = _dout(self, dout, x_shape, xc.dtype if xc is not None else None)
+        g = self._rows(dout)[0]
+        if self.affine or batch_stats:
+            ones = _constant(g.shape[1], g.dtype, 1.0)
+            dbias, dweight = g @ ones, ((g * xc) @ ones) * inv_std[:, 0]
         if self.affine:
-            shape = (1, -1) + (1,) * (xhat.ndim - 2)
-            self.grads["weight"] = (dout * xhat).sum(axis=axes)
-            self.grads["bias"] = dout.sum(axis=axes)
-            g = dout * self.params["weight"].reshape(shape)
-        else:
-            g = dout
-        if count is None:  # evaluation mode: the running statistics are constants
-            return g * inv_std
-        return _compact_dx(g, xhat, inv_std, axes, count)
+            self.grads["bias"], self.grads["weight"] = dbias, dweight
+        dx = g * scale
+        if batch_stats:  # the paths through the batch mean and variance (compact form)
+            dx -= xc * (scale * inv_std * (dweight / g.shape[1])[:, None])
+            dx -= scale * (dbias / g.shape[1])[:, None]
+        return dx.reshape(shape).transpose(undo)
 
     def __repr__(self):
         extra = [f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
@@ -226,12 +269,18 @@ def _check_shape(owner, normalized_shape):
 
 
 class _LastAxesNorm(Layer):
-    """What LayerNorm and RMSNorm share: each example is normalized over its last axes."""
+    """What LayerNorm and RMSNorm share: each example is normalized over its last axes, the
+    same way in training and evaluation mode. The input is viewed as a matrix with one row
+    per example, ``x.reshape(-1, prod(normalized_shape))``."""
 
-    def _setup(self, normalized_shape, affine, bias, dtype):
+    _centred = True  # LayerNorm subtracts the mean; RMSNorm does not
+
+    def _setup(self, normalized_shape, eps, affine, bias, dtype):
         name = type(self).__name__
         self.normalized_shape = _check_shape(name, normalized_shape)
+        self.eps = None if eps is None else _check_eps(name, eps)
         self.elementwise_affine, self.dtype = bool(affine), _check_dtype(name, dtype)
+        self._size = math.prod(self.normalized_shape)
         params = {}
         if self.elementwise_affine:
             params["weight"] = np.ones(self.normalized_shape, dtype=dtype)
@@ -239,40 +288,52 @@ class _LastAxesNorm(Layer):
                 params["bias"] = np.zeros(self.normalized_shape, dtype=dtype)
         self.params = params
 
-    def _check_input(self, x):
+    def forward(self, x):
         params = self.own_params()
-        x = (as_layer_input(x, repr(self), params["weight"].dtype) if params
-             else as_float_array(x, repr(self)))
+        x = _array(self, x, params["weight"].dtype if params else None)
         k = len(self.normalized_shape)
         if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim < k:
             raise ValueError(f"{self!r}: expected input of shape (..., "
                              f"{', '.join(map(str, self.normalized_shape))}) (its last {k} "
                              f"ax{'i' if k == 1 else 'e'}s normalized), got {x.shape}")
-        return x, tuple(range(x.ndim - k, x.ndim)), tuple(range(x.ndim - k))
-
-    def _affine(self, xhat):
-        params = self.own_params()
-        out = xhat * params["weight"] if "weight" in params else xhat
-        return out + params["bias"] if "bias" in params else out
-
-    def _affine_backward(self, dout, xhat, lead):
-        """Fill the parameters' gradients (summed over the leading axes); return ``g``, the
-        gradient with respect to ``xhat``."""
-        params = self.own_params()
-        if "weight" not in params:
-            return dout
-        self.grads["weight"] = (dout * xhat).sum(axis=lead)
+        eps = np.finfo(x.dtype).eps if self.eps is None else self.eps  # None: RMSNorm's default
+        _, xc, var, inv_std = _row_statistics(x.reshape(-1, self._size), eps, self._centred)
+        if not math.isfinite(np.add.reduce(var)):  # NaN or inf somewhere in x
+            raise _non_finite(repr(self), x)
+        xhat = xc * inv_std
+        self._cache = (xhat, inv_std, x.shape)
+        if not params:
+            return xhat.reshape(x.shape).copy()  # the cached xhat must stay as it is
+        out = xhat * params["weight"].reshape(-1)
         if "bias" in params:
-            self.grads["bias"] = dout.sum(axis=lead)
-        return dout * params["weight"]
+            out += params["bias"].reshape(-1)
+        return out.reshape(x.shape)
 
     def backward(self, dout):
-        xhat, inv_std, axes, lead = self._cache if self._cache is not None else (None,) * 4
-        dout = self._check_dout(dout, xhat.shape if xhat is not None else (),
-                                xhat.dtype if xhat is not None else None)
-        g = self._affine_backward(dout, xhat, lead)
-        return _compact_dx(g, xhat, inv_std, axes, math.prod(self.normalized_shape),
-                           centred=self._centred)
+        """The compact backward along each row (one example), with g = weight * dout:
+        ``dx = inv_std * (g - mean(g) - xhat * mean(g * xhat))``, without ``mean(g)`` for RMS
+        norm. The row sums of ``g * xhat`` and ``g`` are those of ``dout * xhat`` and ``dout``
+        weighted by the weight (products with it), so g itself is never summed."""
+        xhat, inv_std, x_shape = self._cache if self._cache is not None else (None,) * 3
+        dout = _dout(self, dout, x_shape, xhat.dtype if xhat is not None else None)
+        dout = dout.reshape(xhat.shape)
+        dout_xhat = dout * xhat
+        params = self.own_params()
+        if params:  # the parameters' gradients: sums over the examples, products with ones
+            ones = _constant(dout.shape[0], dout.dtype, 1.0)
+            self.grads["weight"] = (ones @ dout_xhat).reshape(self.normalized_shape)
+            if "bias" in params:
+                self.grads["bias"] = (ones @ dout).reshape(self.normalized_shape)
+            weights = params["weight"].reshape(-1)
+            g = dout * weights
+        else:
+            weights, g = _constant(dout.shape[1], dout.dtype, 1.0), dout
+        to_mean = inv_std * (1.0 / self._size)  # (R, 1): the mean's 1/M and the final scale
+        dx = g * inv_std
+        dx -= xhat * (to_mean * (dout_xhat @ weights)[:, None])
+        if self._centred:
+            dx -= to_mean * (dout @ weights)[:, None]
+        return dx.reshape(x_shape)
 
 
 class LayerNorm(_LastAxesNorm):
@@ -284,25 +345,10 @@ class LayerNorm(_LastAxesNorm):
     (``elementwise_affine=False``: none; ``bias=False``: no bias).
     """
 
-    _centred = True
-
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
                  dtype=np.float64):
         super().__init__()
-        self.eps = _check_eps("LayerNorm", eps)
-        self._setup(normalized_shape, elementwise_affine, bias, dtype)
-
-    def forward(self, x):
-        x, axes, lead = self._check_input(x)
-        count = math.prod(self.normalized_shape)
-        xc = x - x.sum(axis=axes, keepdims=True) * (1.0 / count)
-        var = (xc * xc).sum(axis=axes, keepdims=True) * (1.0 / count)
-        if not np.isfinite(var).all():
-            raise _non_finite(repr(self), x)
-        inv_std = 1.0 / np.sqrt(var + self.eps)
-        xhat = xc * inv_std
-        self._cache = (xhat, inv_std, axes, lead)
-        return self._affine(xhat)
+        self._setup(normalized_shape, eps, elementwise_affine, bias, dtype)
 
     def __repr__(self):
         extra = "" if self.eps == 1e-5 else f", eps={self.eps:g}"
@@ -322,20 +368,7 @@ class RMSNorm(_LastAxesNorm):
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, dtype=np.float64):
         super().__init__()
-        self.eps = None if eps is None else _check_eps("RMSNorm", eps)
-        self._setup(normalized_shape, elementwise_affine, False, dtype)
-
-    def forward(self, x):
-        x, axes, lead = self._check_input(x)
-        mean_square = (x * x).sum(axis=axes, keepdims=True) * (1.0 / math.prod(
-            self.normalized_shape))
-        if not np.isfinite(mean_square).all():
-            raise _non_finite(repr(self), x)
-        eps = np.finfo(x.dtype).eps if self.eps is None else self.eps
-        inv_rms = 1.0 / np.sqrt(mean_square + eps)
-        xhat = x * inv_rms
-        self._cache = (xhat, inv_rms, axes, lead)
-        return self._affine(xhat)
+        self._setup(normalized_shape, eps, elementwise_affine, False, dtype)
 
     def __repr__(self):
         extra = "" if self.eps is None else f", eps={self.eps:g}"
