@@ -11,12 +11,10 @@ threadpoolctl, PyTorch via torch.set_num_threads). Without PyTorch only the libr
     python bench/bench_norm.py                    # prints a Markdown report
     python bench/bench_norm.py --output FILE      # also writes it to FILE
 """
-import argparse
 from contextlib import nullcontext
 
 import numpy as np
-from bench_rnn import median_seconds_interleaved, threadpool_limits
-from machine import emit_report, machine_lines
+from machine import alternating_medians, bench_arguments, emit_report, machine_lines
 
 from backprop.layers import Linear, ReLU, Sequential
 from backprop.losses import softmax_cross_entropy
@@ -28,6 +26,10 @@ try:
     import torch
 except ImportError:  # the benchmark still times the library alone
     torch = None
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # comes with scikit-learn; without it NumPy keeps its default threads
+    threadpool_limits = None
 
 BATCH, INPUT, CLASSES, BLOCKS, LR = 64, 64, 10, 8, 0.01
 NORMS = {"LayerNorm": (LayerNorm, "LayerNorm"), "BatchNorm1d": (BatchNorm1d, "BatchNorm1d")}
@@ -100,7 +102,7 @@ def torch_step(model, x, y):
 
 
 def time_rows(repeats, warmup, widths):
-    """Rows ``(norm, width, library seconds, PyTorch seconds or None)``, one thread."""
+    """Rows ``(norm, width, library (wall, cpu) seconds, PyTorch's or None)``, one thread."""
     rng = np.random.default_rng(0)
     x, y = rng.random((BATCH, INPUT)), rng.integers(0, CLASSES, BATCH)
     rows = []
@@ -116,7 +118,7 @@ def time_rows(repeats, warmup, widths):
                     first = steps["library"](), steps["torch"]()
                     if not np.isclose(first[0], first[1], rtol=1e-10):
                         raise RuntimeError(f"the two models disagree: first losses {first}")
-                medians = median_seconds_interleaved(steps, repeats, warmup)
+                medians = alternating_medians(steps, repeats, warmup)
                 rows.append((norm, width, medians["library"], medians.get("torch")))
     return rows
 
@@ -128,21 +130,21 @@ def report(repeats=300, warmup=30, widths=(64, 128)):
         "", f"Deep residual MLP training step (forward, softmax cross-entropy, backward, SGD "
         f"update): Linear({INPUT}, D), {BLOCKS} pre-norm blocks x + Linear(ReLU(Linear(norm(x))))"
         f", norm, Linear(D, {CLASSES}); batch {BATCH}, float64, one thread. Median of {repeats} "
-        f"steps after {warmup} warm-up steps, the two timed in alternation. ratio = backprop "
-        "time / PyTorch time (below 1: backprop is faster).", "",
-        "| norm | width D | backprop ms/step | PyTorch ms/step | ratio |",
-        "| --- | ---: | ---: | ---: | ---: |"]
-    for norm, width, lib, theirs in rows:
-        compared = "n/a | n/a" if theirs is None else f"{ms(theirs)} | {lib / theirs:.2f}"
+        f"steps after {warmup} warm-up steps, the two timed in alternation, step by step. "
+        "ratio = backprop time / PyTorch time (below 1: backprop is faster); CPU ratio: the "
+        "same with CPU time (time.process_time), which other programs on the machine barely "
+        "disturb.", "",
+        "| norm | width D | backprop ms/step | PyTorch ms/step | ratio | CPU ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for norm, width, (lib, lib_cpu), theirs in rows:
+        compared = ("n/a | n/a | n/a" if theirs is None else
+                    f"{ms(theirs[0])} | {lib / theirs[0]:.2f} | {lib_cpu / theirs[1]:.2f}")
         lines.append(f"| {norm} | {width} | {ms(lib)} | {compared} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", help="also write the Markdown report to this file")
-    parser.add_argument("--repeats", type=int, default=300, help="timed steps per figure")
-    parser.add_argument("--warmup", type=int, default=30, help="untimed steps before timing")
+    parser = bench_arguments(__doc__.splitlines()[0], repeats=300, warmup=30)
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 128],
                         help="widths D of the residual blocks, one row each")
     args = parser.parse_args(argv)

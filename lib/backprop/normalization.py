@@ -212,12 +212,14 @@ class _BatchNorm(Layer):
         g = self._rows(dout)[0]
         if self.affine or batch_stats:
             ones = _constant(g.shape[1], g.dtype, 1.0)
-            dbias, dweight = g @ ones, ((g * xc) @ ones) * inv_std[:, 0]
+            g_xc = g * xc
+            dbias, dweight = g @ ones, (g_xc @ ones) * inv_std[:, 0]
         if self.affine:
             self.grads["bias"], self.grads["weight"] = dbias, dweight
         dx = g * scale
         if batch_stats:  # the paths through the batch mean and variance (compact form)
-            dx -= xc * (scale * inv_std * (dweight / g.shape[1])[:, None])
+            along_xc = scale * inv_std * (dweight / g.shape[1])[:, None]
+            dx -= np.multiply(xc, along_xc, out=g_xc)  # g_xc's memory, used up
             dx -= scale * (dbias / g.shape[1])[:, None]
         return dx.reshape(shape).transpose(undo)
 
@@ -300,7 +302,11 @@ class _LastAxesNorm(Layer):
         _, xc, var, inv_std = _row_statistics(x.reshape(-1, self._size), eps, self._centred)
         if not math.isfinite(np.add.reduce(var)):  # NaN or inf somewhere in x
             raise _non_finite(repr(self), x)
-        xhat = xc * inv_std
+        if self._centred:  # xc is ours: normalize it in place (fewer fresh arrays to cache)
+            xc *= inv_std
+            xhat = xc
+        else:  # xc is the input itself
+            xhat = xc * inv_std
         self._cache = (xhat, inv_std, x.shape)
         if not params:
             return xhat.reshape(x.shape).copy()  # the cached xhat must stay as it is
@@ -329,10 +335,12 @@ class _LastAxesNorm(Layer):
         else:
             weights, g = _constant(dout.shape[1], dout.dtype, 1.0), dout
         to_mean = inv_std * (1.0 / self._size)  # (R, 1): the mean's 1/M and the final scale
-        dx = g * inv_std
-        dx -= xhat * (to_mean * (dout_xhat @ weights)[:, None])
-        if self._centred:
-            dx -= to_mean * (dout @ weights)[:, None]
+        along_xhat = to_mean * (dout_xhat @ weights)[:, None]
+        shift = to_mean * (dout @ weights)[:, None] if self._centred else None
+        dx = g * inv_std if g is dout else np.multiply(g, inv_std, out=g)
+        dx -= np.multiply(xhat, along_xhat, out=dout_xhat)  # dout_xhat's memory, used up
+        if shift is not None:
+            dx -= shift
         return dx.reshape(x_shape)
 
 
