@@ -285,6 +285,37 @@ def test_float32_layers_compute_in_float32_close_to_float64(make, shape, mode):
         layer32.forward(x)
 
 
+@pytest.mark.parametrize("make,shape", [(lambda: BatchNorm2d(3), (4, 3, 2, 5)),
+                                        (lambda: BatchNorm1d(3), (4, 3, 5)),
+                                        (lambda: LayerNorm((2, 5)), (4, 3, 2, 5))])
+def test_any_memory_layout_gives_the_same_results(make, shape):
+    """Convolutions return batch-last views (backprop.conv); the layers take any layout."""
+    rng = np.random.default_rng(0)
+    layer = _randomize(make(), 1)
+    x, dout = rng.standard_normal(shape), rng.standard_normal(shape)
+    out, dx = layer.forward(x), layer.backward(dout)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    order = (*range(1, len(shape)), 0)  # memory batch-last, shape unchanged
+    x_view = np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
+    dout_view = np.ascontiguousarray(dout.transpose(order)).transpose(np.argsort(order))
+    assert not x_view.flags.c_contiguous
+    np.testing.assert_allclose(layer.forward(x_view), out, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(layer.backward(dout_view), dx, rtol=1e-12, atol=1e-14)
+    for key, grad in layer.grads.items():
+        np.testing.assert_allclose(grad, grads[key], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("make", [lambda: BatchNorm1d(3, dtype=np.float32),
+                                  lambda: BatchNorm1d(3, affine=False, dtype=np.float32),
+                                  lambda: LayerNorm(3, dtype=np.float32)])
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_check_layer_checks_float32_layers_in_float64(make, mode):
+    layer = getattr(_warm_up(_randomize(make(), 0), (5, 3), seed=1), mode)()
+    report = check_layer(layer, np.random.default_rng(2).standard_normal((4, 3)))
+    assert report.max_rel_error < TOL, str(report)
+    assert all(p.dtype == np.float32 for p in layer.params.values())  # the original is untouched
+
+
 # -- errors -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("layer,x,message", [
     (BatchNorm1d(3), np.ones((4, 5)), r"BatchNorm1d\(3\): expected input of shape \(N, C\) or "

@@ -159,8 +159,10 @@ class _BatchNorm(Layer):
         return a.reshape(self.num_features, -1), a.shape, undo
 
     def forward(self, x):
-        params = self.own_params()
-        x = _array(self, x, params["weight"].dtype if self.affine else self.dtype)
+        params, buffers = self.own_params(), self.own_buffers()
+        # the dtype of the parameters, else of the running statistics, else any float dtype
+        x = _array(self, x, params["weight"].dtype if params else
+                   buffers["running_mean"].dtype if buffers else None)
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r}: expected input of shape {self._layout} with "
                              f"C = {self.num_features} channels, got {x.shape}")
