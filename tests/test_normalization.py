@@ -281,7 +281,8 @@ def test_float32_layers_compute_in_float32_close_to_float64(make, shape, mode):
     assert all(b.dtype == np.float32 for b in layer32.own_buffers().values() if b.ndim)
     assert rel_error(out32, layer64.forward(x)) < 1e-6
     assert rel_error(dx32, layer64.backward(dout)) < 1e-5
-    with pytest.raises(TypeError, match="has dtype float64 but the layer's parameters are float32"):
+    with pytest.raises(TypeError,
+                       match="has dtype float64 but the layer's parameters are float32"):
         layer32.forward(x)
 
 

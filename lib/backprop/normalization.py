@@ -45,7 +45,8 @@ def _is_int(value):
 def _check_eps(owner, eps):
     if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) \
             or not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"{owner}: eps, added to the variance, must be a number >= 0, got {eps!r}")
+        raise ValueError(f"{owner}: eps, added to the variance, must be a number >= 0, "
+                         f"got {eps!r}")
     return float(eps)
 
 
