@@ -85,7 +85,10 @@ def _row_statistics(a, eps, centred=True):
     mean_weights = _constant(a.shape[1], a.dtype, 1.0 / a.shape[1])
     mean = a @ mean_weights if centred else None
     xc = a - mean[:, None] if centred else a
-    var = (xc * xc) @ mean_weights
+    if xc.flags.c_contiguous:  # rows contiguous: row dot products, without an (R, M) temporary
+        var = np.vecdot(xc, xc) * (1.0 / a.shape[1])
+    else:  # np.vecdot along strided rows is slower than the temporary (x.T of batch norm)
+        var = (xc * xc) @ mean_weights
     return mean, xc, var, ((var + eps) ** -0.5)[:, None]  # one call fewer than 1 / sqrt
 
 
