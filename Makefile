@@ -72,6 +72,7 @@ mistakes: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_models.py --threads 1
 	$(BIN)/python bench/bench_rnn.py --threads 1
+	$(BIN)/python bench/bench_norm.py
 
 clean:
 	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv

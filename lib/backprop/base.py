@@ -26,8 +26,10 @@ forward pass of a model in training mode). Use a separate layer per position
 Layers form a tree: a container (`Sequential`, `backprop.sequence.TimeDistributed`, or your
 own layer) registers its sub-layers with ``add_child(name, layer)``; the base class then
 implements, once for every layer, ``named_parameters``, ``params``, ``grads``, ``train`` /
-``eval``, ``zero_grad``, ``state_dict`` / ``load_state_dict`` and ``num_parameters`` over the
-whole tree. A child's parameters are named ``"<child name>.<parameter>"`` (``"0.W"``).
+``eval``, ``zero_grad``, ``named_buffers``, ``state_dict`` / ``load_state_dict`` and
+``num_parameters`` over the whole tree. A child's parameters are named
+``"<child name>.<parameter>"`` (``"0.W"``). Buffers are a layer's state that is not trained
+(a batch norm's running statistics): they are in the state dict, not in ``params``.
 
 dtype: a layer with parameters computes in their dtype (float64 by default, or the ``dtype=``
 it was built with). Float input of another dtype raises a TypeError rather than being silently
@@ -355,27 +357,45 @@ class Layer:
             layer.training = False
         return self
 
+    def own_buffers(self):
+        """This layer's own buffers: state that is not trained (``{name: array}``, e.g. a batch
+        norm's running statistics). A layer sets them with ``self._buffers = {...}`` and updates
+        them in place."""
+        return self.__dict__.get("_buffers", {})
+
+    def named_buffers(self):
+        """Yield ``(name, array)`` for every buffer in the tree, named like parameters."""
+        for path, layer in self.named_layers():
+            for key, buffer in layer.own_buffers().items():
+                yield (f"{path}.{key}" if path else key), buffer
+
     def state_dict(self):
-        """A copy of every parameter, by name."""
-        return {name: param.copy() for name, param, _ in self.named_parameters()}
+        """A copy of every parameter and buffer, by name (buffers after the parameters)."""
+        state = {name: param.copy() for name, param, _ in self.named_parameters()}
+        state.update((name, buffer.copy()) for name, buffer in self.named_buffers())
+        return state
 
     def load_state_dict(self, state):
-        """Copy the arrays in `state` into the parameters, in place (names must match exactly)."""
+        """Copy the arrays in `state` into the parameters and buffers, in place (names must
+        match exactly)."""
         params = {name: param for name, param, _ in self.named_parameters()}
-        unknown = sorted(set(state) - set(params))
+        buffers = dict(self.named_buffers())
+        unknown = sorted(set(state) - set(params) - set(buffers))
         if unknown:
+            extra = f"; buffers: {sorted(buffers)}" if buffers else ""
             raise KeyError(f"{self!r}: state has entries {unknown} that are not parameters "
-                           f"(parameters: {sorted(params)})")
-        for name, param in params.items():
-            if name not in state:
-                raise KeyError(f"{self!r}: state has no entry for parameter {name!r}")
-            if np.shape(state[name]) != param.shape:
-                raise ValueError(
-                    f"{self!r}: parameter {name!r} has shape {param.shape}, "
-                    f"state has {np.shape(state[name])}"
-                )
-        for name, param in params.items():
-            param[...] = state[name]
+                           f"(parameters: {sorted(params)}{extra})")
+        for kind, arrays in (("parameter", params), ("buffer", buffers)):
+            for name, array in arrays.items():
+                if name not in state:
+                    raise KeyError(f"{self!r}: state has no entry for {kind} {name!r}")
+                if np.shape(state[name]) != array.shape:
+                    raise ValueError(
+                        f"{self!r}: {kind} {name!r} has shape {array.shape}, "
+                        f"state has {np.shape(state[name])}"
+                    )
+        for name, array in {**params, **buffers}.items():
+            array[...] = state[name]
 
     def num_parameters(self):
         """Total number of scalar parameters."""

@@ -143,9 +143,13 @@ def check_layer(layer, x, seed=0, h=1e-6, tol=1e-7):
 
 
 def _to_float64(layer):
-    """Cast the parameters of every layer in the tree to float64, in place of the copy."""
+    """Cast the parameters and float buffers (running statistics) of every layer in the tree to
+    float64, in place of the copy."""
     nodes = [node for _, node in layer.named_layers()] if hasattr(layer, "named_layers") else [layer]
     for node in nodes:  # a duck-typed layer (not a backprop Layer) just has params
         own = node.own_params() if hasattr(node, "own_params") else node.params
         for name in list(own):
             own[name] = np.asarray(own[name], dtype=np.float64)
+        buffers = node.own_buffers() if hasattr(node, "own_buffers") else {}
+        for name in [name for name, buffer in buffers.items() if buffer.dtype.kind == "f"]:
+            buffers[name] = buffers[name].astype(np.float64)

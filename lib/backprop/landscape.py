@@ -42,7 +42,8 @@ def set_flat_params(model, vector):
 def _as_flat(model, params, owner):
     """A flat (P,) vector from a flat vector or a state dict ({name: array})."""
     if isinstance(params, dict):
-        missing = sorted(set(model.params) ^ set(params))
+        # a state dict also holds the model's buffers (running statistics): not parameters
+        missing = sorted(set(model.params) ^ (set(params) - {n for n, _ in model.named_buffers()}))
         if missing:
             raise KeyError(f"{owner}: the state dict and the model differ in {missing}")
         params = np.concatenate([np.ravel(params[name]) for name in model.params])
