@@ -84,6 +84,12 @@ def _what_the_learner_made(meta):
     return "a cell marked " + "/".join(roles) if roles else "a cell with nbgrader metadata"
 
 
+def _precedes(other, test):
+    """Whether `other` (a Recorded or None) is a test cell that comes before `test` in the
+    source."""
+    return bool(other and other.is_test and other.order < test.order)
+
+
 class SortOutCells(NbGraderPreprocessor):
     """One cell per recorded grade id, every other nbgrader cell a plain cell, deleted graded
     cells put back and test cells below what they test (see the module's docstring)."""
@@ -191,14 +197,12 @@ class SortOutCells(NbGraderPreprocessor):
                       record(c).runs_before_tests and record(c).order < test.order]
             if not needed or max(needed) < index:
                 continue
-            after = max(needed)
             cell = nb.cells.pop(index)
-            after -= 1  # the test was above it
-            target = after + 1
-            while target < len(nb.cells) and record(nb.cells[target]) and \
-                    record(nb.cells[target]).is_test and record(nb.cells[target]).order < test.order:
+            target = max(needed)  # just below the last cell it needs (one place up now)
+            last_needed = record(nb.cells[target - 1])
+            while target < len(nb.cells) and _precedes(record(nb.cells[target]), test):
                 target += 1
             nb.cells.insert(target, cell)
             self.log.warning("cell %d: %s sat above %s, which it needs: moved below it "
-                             "(now cell %d)", index, test.describe(),
-                             record(nb.cells[after]).describe(), target)
+                             "(now cell %d)", index, test.describe(), last_needed.describe(),
+                             target)
