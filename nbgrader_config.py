@@ -10,15 +10,16 @@ import sys
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,
-                                    ClearOutput, DeduplicateIds, GetGrades, IgnorePattern,
-                                    NbGraderPreprocessor, OverwriteCells, OverwriteKernelspec,
-                                    SaveAutoGrades)
+                                    ClearOutput, GetGrades, IgnorePattern, NbGraderPreprocessor,
+                                    OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # the course's grading machinery, grading/
 try:
+    from grading.cells import SortOutCells
+    from grading.markup import StudentMarkupAsText
     from grading.preprocessors import LimitOutputBytes, RestoreLockedCells, SandboxedExecute
 except ImportError as missing:  # this file copied without grading/: only autograde needs it
     _why = (f"grading/ must sit next to nbgrader_config.py for autograde ({missing}); copy "
@@ -28,6 +29,7 @@ except ImportError as missing:  # this file copied without grading/: only autogr
         def preprocess(self, nb, resources):
             raise RuntimeError(_why)
     LimitOutputBytes = RestoreLockedCells = SandboxedExecute = _NeedsGrading
+    SortOutCells = StudentMarkupAsText = _NeedsGrading
 
 # nbgrader runs the `alembic` command (from PATH) when it creates a new gradebook; without this,
 # `.venv/bin/nbgrader ...` in a fresh clone fails unless the virtual environment is activated.
@@ -81,9 +83,21 @@ c.OverwriteCells.add_missing_cells = True
 # bubblewrap, autograde stops with a message saying so; to grade unsandboxed anyway (as stock
 # nbgrader does), set c.SandboxedKernelManager.sandbox = False. `nbgrader validate` (the
 # learner's Validate button) is not affected: it runs the learner's own notebook as they are.
-c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec,
+#
+# Honest mistakes with cells never stop a submission's grading (grading/cells.py): of cells
+# sharing a grade id (a duplicated cell) one is graded, and cells the learner marked in the
+# nbgrader toolbar under grade ids the lab does not have run as plain cells; each is named in
+# autograde's log. SortOutCells does what nbgrader's DeduplicateIds would, without leaving
+# cells that make OverwriteCells fail.
+c.Autograde.sanitize_preprocessors = [SortOutCells, ClearOutput, OverwriteKernelspec,
                                       OverwriteCells, RestoreLockedCells, CheckCellMetadata]
-c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern,
+# What the learner's code displays, and the markdown they write, reach autograded/ (which
+# feedback and formgrader render) as text: HTML, Markdown, JavaScript, SVG and widget outputs
+# are dropped (their text/plain form stays; images stay), the learner's markdown has its HTML
+# escaped (grading/markup.py). nbconvert's SanitizeHTML does it, set to drop rich outputs
+# rather than clean them: cleaned HTML can still look like the page's score.
+c.SanitizeHTML.sanitized_output_types = set()
+c.Autograde.autograde_preprocessors = [SandboxedExecute, StudentMarkupAsText, IgnorePattern,
                                        ClearMetadataPreprocessor, LimitOutputBytes,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
@@ -130,3 +144,8 @@ HIDDEN_NOTE = "        (hidden test: not shown)"
 # lines a traceback shows around a failing hidden test).
 c.GenerateFeedback.preprocessors = [HideHiddenTestsInTracebacks, ClearHiddenTests, GetGrades,
                                     CSSHTMLHeaderPreprocessor]
+# Feedback pages and formgrader (which renders autograded/ with this config) sanitize HTML and
+# leave out scripts of outputs, should an autograded notebook hold any (one graded before
+# StudentMarkupAsText was configured). nbgrader's templates render markdown cells unsanitized:
+# StudentMarkupAsText has escaped the learner's.
+c.HTMLExporter.sanitize_html = True

@@ -284,3 +284,113 @@ def tamper_peek(lab):
     in the student's namespace), a wrong value otherwise."""
     sources = _all_wrong(lab, "globals().get('expected', _off_by_half(value))")
     return Submission(lab.answered(**sources), 0)
+
+
+# -- honest mistakes with cells (what JupyterLab lets a learner do to the notebook) --------------
+def _position(nb, grade_id):
+    return next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+def _tests_after(lab, answer_id):
+    """Grade ids of the graded test cells that follow `answer_id` in the source, up to the
+    next answer cell."""
+    ids = [nbgrader_meta(c).get("grade_id") for c in lab.solution.cells]
+    start, tests = ids.index(answer_id) + 1, []
+    for grade_id in ids[start:]:
+        if grade_id in lab.answer_ids:
+            break
+        if grade_id in lab.test_points:
+            tests.append(grade_id)
+    return tests
+
+
+@student
+def duplicated_test_cell(lab):
+    """Right answers; a locked test cell duplicated in JupyterLab (the copy, right below it,
+    has the same metadata, grade id and cell id). The copy runs as plain code, ungraded."""
+    nb = lab.answered()
+    first_test = next(iter(lab.test_points))
+    at = _position(nb, first_test)
+    nb.cells.insert(at + 1, copy.deepcopy(nb.cells[at]))
+    return Submission(nb, lab.total)
+
+
+@student
+def duplicated_locked_cells(lab):
+    """Right answers; the locked setup cell and a locked markdown cell duplicated (each copy
+    right below its original, same metadata and cell id)."""
+    nb = lab.answered()
+    locked = [i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("locked")
+              and not nbgrader_meta(c).get("grade")]
+    setup = [i for i in locked if nb.cells[i].cell_type == "code"]
+    markdown = [i for i in locked if nb.cells[i].cell_type == "markdown"]
+    if not setup or not markdown:
+        raise NotApplicable("this lab has no locked setup code or no locked markdown")
+    for at in sorted({setup[0], markdown[-1]}, reverse=True):
+        nb.cells.insert(at + 1, copy.deepcopy(nb.cells[at]))
+    return Submission(nb, lab.total)
+
+
+@student
+def duplicated_answer_cell(lab):
+    """Right answers; the first answer cell duplicated, the copy (above the original) still
+    holding the released stub, the right answer written in the lower copy. Both carry the
+    answer's grade id: the lower one keeps it (its definitions are those the tests see)."""
+    first = lab.answer_ids[0]
+    nb = lab.answered()
+    stub = copy.deepcopy(lab._cell(lab.release, first))
+    nb.cells.insert(_position(nb, first), stub)
+    return Submission(nb, lab.total)
+
+
+@student
+def stray_graded_cell(lab):
+    """Right answers; the learner marks cells of their own in the nbgrader toolbar: a code
+    cell "Autograder tests" worth 10 points under a new grade id, a markdown cell "Manually
+    graded answer" worth 5, and a "Read-only" cell. None of them is in the gradebook."""
+    nb = lab.answered()
+    meta = {"schema_version": 3, "checksum": "0"}
+    own = [
+        nbformat.v4.new_code_cell("assert 1 + 1 == 2  # my own check", metadata={"nbgrader": dict(
+            meta, grade=True, solution=False, locked=True, points=10, grade_id="my_check")}),
+        nbformat.v4.new_markdown_cell("My notes on the activations.", metadata={"nbgrader": dict(
+            meta, grade=True, solution=True, locked=False, points=5, grade_id="my_notes")}),
+        nbformat.v4.new_code_cell("scratch = 1", metadata={"nbgrader": dict(
+            meta, grade=False, solution=False, locked=True, grade_id="my_scratch")}),
+    ]
+    at = _position(nb, lab.answer_ids[0]) + 1
+    nb.cells[at:at] = own
+    return Submission(nb, lab.total)
+
+
+@student
+def cells_reordered(lab):
+    """Right answers; the first two answer cells swapped (each moved with nothing else), and
+    the test cells of the last answer that has tests dragged above that answer."""
+    if len(lab.answer_ids) < 2:
+        raise NotApplicable("this lab has a single answer cell")
+    nb = lab.answered()
+    a, b = _position(nb, lab.answer_ids[0]), _position(nb, lab.answer_ids[1])
+    nb.cells[a], nb.cells[b] = nb.cells[b], nb.cells[a]
+    tested = [a for a in lab.answer_ids if _tests_after(lab, a)][-1]
+    moved = [nb.cells[_position(nb, t)] for t in _tests_after(lab, tested)]
+    nb.cells = [c for c in nb.cells if not any(c is m for m in moved)]
+    at = _position(nb, tested)
+    nb.cells[at:at] = moved
+    return Submission(nb, lab.total)
+
+
+@student
+def answer_and_tests_deleted(lab):
+    """The answer cell of one answer deleted, with its test cells and the locked markdown
+    before it (nbgrader puts a deleted test back after the cell before it in the source, here
+    deleted too): the tests are put back and fail, the rest counts."""
+    target = lab.leaf_answers()[0]
+    nb = lab.answered()
+    gone = {target, *_tests_after(lab, target)}
+    ids = [nbgrader_meta(c).get("grade_id") for c in lab.solution.cells]
+    before = ids[ids.index(target) - 1]
+    if before and nbgrader_meta(lab._cell(lab.solution, before)).get("locked"):
+        gone.add(before)
+    nb.cells = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") not in gone]
+    return Submission(nb, lab.points_without(target))

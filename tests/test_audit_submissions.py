@@ -69,3 +69,19 @@ def test_the_command_line_exits_1_and_names_student_and_line(tmp_path, capsys):
     assert audit_submissions.main(["*", "--root", str(root)]) == 1
     printed = capsys.readouterr().out
     assert "student" in printed and "numpy.allclose = lambda" in printed
+
+
+@pytest.mark.parametrize("lab_notebook", RELEASED[:1])
+def test_a_copy_of_a_locked_cell_holding_new_code_is_flagged(tmp_path, lab_notebook):
+    """Autograde puts back the first cell of a locked grade id and runs a copy as written
+    (grading/cells.py): the copy is the student's code, audited like any other; an unchanged
+    copy (duplicated_test_cell) is not flagged."""
+    lab = _lab(lab_notebook)
+    honest = STUDENTS["duplicated_test_cell"](lab).notebook
+    assert not audit_submissions.audit(_course(tmp_path / "honest", lab_notebook, honest))
+    tampered = STUDENTS["duplicated_test_cell"](lab).notebook
+    copies = [c for c in tampered.cells if c.metadata.get("nbgrader", {}).get("grade_id")
+              == next(iter(lab.test_points))]
+    copies[1].source = SKIP_TEST_CELLS
+    found = audit_submissions.audit(_course(tmp_path / "tampered", lab_notebook, tampered))
+    assert any("IPython" in reason for findings in found.values() for _, _, reason in findings)

@@ -49,6 +49,7 @@ from submissions import STUDENTS, Lab, NotApplicable
 _ORDINARY = set(STUDENTS)
 import hostile.students as hostile  # noqa: E402 (registers the hostile class in STUDENTS)
 from hostile.files import NOTHING_TO_READ  # noqa: E402
+from hostile import markup  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))
 from grading.sandbox import sandbox_problem  # noqa: E402
@@ -344,7 +345,8 @@ def test_student_gets_what_their_work_earns(course, lab, student):
                                f"on {lab}, but their work earns {expected}.")
 
 
-@pytest.mark.parametrize("student", ["tests_edited", "tests_deleted"])
+@pytest.mark.parametrize("student", ["tests_edited", "tests_deleted", "answer_and_tests_deleted",
+                                     "duplicated_test_cell", "cells_reordered"])
 def test_tampered_test_cells_are_restored(course, student):
     _require_graded(student)
     _require_gradable(course, FIRST_LAB)
@@ -385,26 +387,6 @@ def test_printed_output_is_cut(course):
     assert longest <= 200 + 1, f"a cell kept {longest} lines of printed output"
     feedback = course.root / "feedback" / "huge_output" / FIRST_LAB / f"{FIRST_LAB}.html"
     assert feedback.stat().st_size < 2_000_000, f"{feedback.name} is {feedback.stat().st_size} B"
-
-
-@pytest.mark.parametrize("lab_notebook", lab_notebooks())
-def test_deleted_test_cells_can_be_put_back(lab_notebook):
-    """nbgrader puts a deleted test cell back right after the answer or test cell that comes
-    before it in the source, and crashes on that student's submission (KeyError) when that
-    cell is a locked markdown or setup cell."""
-    source = nbformat.read(source_path(lab_notebook), as_version=4)
-    recorded = [c for c in source.cells if nbgrader_meta(c).get("grade_id") and any(
-        nbgrader_meta(c).get(key) for key in ("locked", "grade", "solution"))]
-    for before, cell in zip([None] + recorded, recorded):
-        meta = nbgrader_meta(cell)
-        if meta.get("grade") and not meta.get("solution"):
-            anchor = nbgrader_meta(before) if before is not None else {}
-            follows_answer_or_test = bool(anchor.get("grade") or anchor.get("solution"))
-            assert follows_answer_or_test, (
-                f"{meta['grade_id']} in solutions/{lab_notebook} follows the locked cell "
-                f"{anchor.get('grade_id')}: if a student deletes {meta['grade_id']}, nbgrader "
-                "cannot put it back and fails their submission. Put each test cell right "
-                "after its answer cell (or another test cell).")
 
 
 # -- the sandbox -------------------------------------------------------------------------------
@@ -570,6 +552,137 @@ def test_feedback_shows_no_hidden_test(course, lab, student):
         assert not leaked, (f"the feedback for {student} on {name} shows hidden test lines: "
                             f"{leaked[:5]}")
         assert "BEGIN HIDDEN TESTS" not in "\n".join(shown)
+
+
+# -- honest mistakes with cells (grading/cells.py) -----------------------------------------------
+# What autograde's log must say about each student's cells (one warning per cell ignored,
+# moved or put back).
+CELL_MISTAKES = {"duplicated_test_cell": ["a copy of test cell"],
+                 "duplicated_locked_cells": ["a copy of locked setup cell",
+                                             "a copy of locked markdown cell"],
+                 "duplicated_answer_cell": ["a copy of answer cell"],
+                 "stray_graded_cell": ["which this lab does not have: run as plain code",
+                                       "which this lab does not have: run as a plain markdown"],
+                 "cells_reordered": ["which it needs: moved below it"],
+                 "answer_and_tests_deleted": ["is missing: put back from the gradebook"]}
+
+
+def _autograde_log_of(course, student, lab):
+    """The lines autograde logged while it sanitized and graded one submission."""
+    lines, inside = [], False
+    for line in course.log("autograde").splitlines():
+        if "Sanitizing " in line and "/submitted/" in line:
+            inside = f"/submitted/{student}/{lab}/" in line
+        if inside:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("student", sorted(CELL_MISTAKES))
+def test_cell_mistakes_leave_one_graded_cell_per_grade_id_and_are_logged(course, student):
+    """Each grade id of the source is carried by one cell of the graded notebook (an answer
+    the student deleted by none), every test cell runs below the answers and setup code before it in the
+    source, and the log names what was ignored, moved or put back."""
+    _require_graded(student)
+    _require_gradable(course, FIRST_LAB)
+    for name in [n for n in lab_notebooks() if n.startswith(f"{FIRST_LAB}/")]:
+        source = nbformat.read(source_path(name), as_version=4)
+        graded = nbformat.read(course.root / "autograded" / student / name, as_version=4)
+        recorded = [nbgrader_meta(c).get("grade_id") for c in source.cells
+                    if any(nbgrader_meta(c).get(k) for k in ("locked", "grade", "solution"))]
+        carried = [nbgrader_meta(c).get("grade_id") for c in graded.cells if nbgrader_meta(c)]
+        submitted = nbformat.read(course.root / "submitted" / student / name, as_version=4)
+        handed_in = {nbgrader_meta(c).get("grade_id") for c in submitted.cells}
+        answers = set(Lab(source, source).answer_ids)  # a deleted answer is not put back
+        expected = [g for g in recorded if g not in answers or g in handed_in]
+        assert sorted(carried) == sorted(expected), (
+            f"{student}: grade ids of the graded {name} differ from the source's: {carried}")
+        order = {grade_id: i for i, grade_id in enumerate(recorded)}
+        position = {grade_id: i for i, grade_id in enumerate(carried)}
+        for _, test in graded_test_cells(source):
+            test_id = nbgrader_meta(test)["grade_id"]
+            needed = [g for g, cell in ((nbgrader_meta(c).get("grade_id"), c)
+                                        for c in source.cells)
+                      if g in position and order.get(g, 1e9) < order[test_id]
+                      and cell.cell_type == "code" and not nbgrader_meta(cell).get("grade")]
+            late = [g for g in needed if position[g] > position[test_id]]
+            assert not late, f"{student}: {test_id} runs above {late}, which it needs"
+    log = _autograde_log_of(course, student, FIRST_LAB)
+    for expected in CELL_MISTAKES[student]:
+        assert expected in log, f"autograde's log does not say '{expected}' for {student}"
+
+
+# -- student markup (grading/markup.py) ------------------------------------------------------
+MARKUP_STUDENTS = ("hostile_html_answer", "hostile_html_during_test")
+# The output types an autograded notebook may hold (nbconvert's SanitizeHTML's safe types).
+SAFE_OUTPUT_TYPES = {"text/plain", "text/latex", "application/json", "image/png", "image/jpeg"}
+
+
+class _Active(HTMLParser):
+    """What in an HTML page can run, load or pass for the page's own text: script, iframe,
+    object and embed elements (with their content), on* attributes, javascript: targets, and
+    elements whose whole text is the forged score."""
+
+    def __init__(self, page):
+        super().__init__(convert_charrefs=True)
+        self.found, self._in = [], None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "iframe", "object", "embed"):
+            self._in = [tag, ""]
+            self.found.append(self._in)
+        for name, value in attrs:
+            if name.startswith("on") or "javascript:" in (value or "").lower():
+                self.found.append([tag, f"{name}={value}"])
+
+    def handle_endtag(self, tag):
+        self._in = None
+
+    def handle_data(self, data):
+        if self._in is not None:
+            self._in[1] += data
+        elif data.strip() == markup.FORGED:
+            self.found.append(["text", data.strip()])
+
+
+def _active(page):
+    return sorted(tuple(found) for found in _Active(page).found)
+
+
+def test_the_markup_check_finds_what_a_browser_would_run():
+    page = ('<p>x</p><script>var a = 1;</script><img src="x" onerror="f()">'
+            f'<a href="javascript:g()">y</a><div><b>{markup.FORGED}</b></div>'
+            f'<pre>&lt;b&gt;{markup.FORGED}&lt;/b&gt; &lt;script&gt;</pre>')
+    assert _active(page) == [("a", "href=javascript:g()"), ("img", "onerror=f()"),
+                             ("script", "var a = 1;"), ("text", markup.FORGED)]
+
+
+@sandboxed
+@pytest.mark.parametrize("student", MARKUP_STUDENTS)
+def test_student_markup_reaches_feedback_and_autograded_only_as_text(course, student):
+    """No script, event handler, javascript: link or score-like markup of the student's in
+    the feedback page (the page's own scripts are those a correct student's page has), and
+    only text and images among the graded notebook's outputs and the student's markdown."""
+    _require_graded(student)
+    _require_graded("correct")
+    _require_gradable(course, FIRST_LAB)
+    for name in [n for n in lab_notebooks() if n.startswith(f"{FIRST_LAB}/")]:
+        page_name = Path(name).stem + ".html"
+        own = _active((course.root / "feedback" / "correct" / FIRST_LAB / page_name)
+                      .read_text(encoding="utf-8"))
+        page = (course.root / "feedback" / student / FIRST_LAB / page_name).read_text(
+            encoding="utf-8")
+        added = [found for found in _active(page) if found not in own]
+        assert not added, f"the feedback page of {student} holds the student's markup: {added}"
+        graded = nbformat.read(course.root / "autograded" / student / name, as_version=4)
+        for index, cell in enumerate(graded.cells):
+            kinds = {kind for output in cell.get("outputs", []) for kind in output.get("data", {})}
+            assert kinds <= SAFE_OUTPUT_TYPES, (
+                f"cell {index} of {student}'s graded {name} keeps outputs {kinds}")
+            if cell.cell_type == "markdown" and not nbgrader_meta(cell).get("locked"):
+                assert not _active(cell.source), (
+                    f"cell {index} of {student}'s graded {name}: {_active(cell.source)}")
 
 
 # -- what only a person can judge ---------------------------------------------------------------
