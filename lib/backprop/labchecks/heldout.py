@@ -84,5 +84,5 @@ def check_classifier(what, model, X, y, X_noisy, target, hint=""):
         clean >= target and noisy >= target,
         f"{what} classifies {checks.format_number(clean)} of {len(y)} held-out digits "
         f"correctly, and {checks.format_number(noisy)} of them with small random noise added; "
-        f"at least {target} expected on both.{' ' + hint if hint else ''}")
+        f"at least {checks.format_number(target)} expected on both.{' ' + hint if hint else ''}")
     return clean, noisy
