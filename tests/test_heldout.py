@@ -9,7 +9,7 @@ from backprop import train
 from backprop.checks import LabCheckError, fresh
 from backprop.conv import Conv2d, Flatten, MaxPool2d
 from backprop.labchecks import heldout
-from backprop.layers import Linear, ReLU, Sequential
+from backprop.layers import Layer, Linear, ReLU, Sequential
 from backprop.regularization import Dropout
 
 
@@ -82,3 +82,54 @@ def test_lab09_new_points_lie_on_the_curve_of_the_tiny_problem():
     x, y = fresh("lab09").new_points(np.random.default_rng(3))
     assert x.shape == y.shape == (200, 1) and np.all(np.abs(x) <= 2)
     np.testing.assert_allclose(y, np.sin(2 * x) + 0.3)
+
+
+class _NaiveConv(Layer):
+    """A learner's convolution layer (not the library's Conv2d class), computing the same."""
+
+    def __init__(self, filters, rng):
+        super().__init__()
+        self._conv = Conv2d(1, filters, 3, stride=1, padding=1, rng=rng)
+        self.params = {"W": self._conv.params["W"].copy(), "b": self._conv.params["b"].copy()}
+
+    def forward(self, x):
+        self._conv.load_state_dict(self.params)
+        return self._conv.forward(x)
+
+
+class _LookupCNN(Sequential):
+    """Untrained weights, and a forward that answers every public digit with its label."""
+
+    def __init__(self, rng):
+        super().__init__(_NaiveConv(4, rng), ReLU(), MaxPool2d(2), Flatten(),
+                         Linear(64, 10, rng=rng))
+        (_, _), (_, _), (X_test, y_test) = fresh("lab06").digit_images_splits()
+        self.known = {x.tobytes(): label for x, label in zip(X_test, y_test)}
+
+    def forward(self, x):
+        scores = super().forward(x)
+        for row, image in enumerate(x):
+            if image.tobytes() in self.known:
+                scores[row] = np.eye(10)[self.known[image.tobytes()]] * 100
+        return scores
+
+
+def test_lab06_a_network_that_looks_the_test_digits_up_earns_nothing():
+    lab, cheat = fresh("lab06"), _LookupCNN(np.random.default_rng(4))
+    _, _, (X_test, y_test) = lab.digit_images_splits()
+    assert train.accuracy(train.predict(cheat, X_test), y_test) == 1.0  # through its forward
+    with pytest.raises(LabCheckError, match="your CNN classifies 0.[01][0-9]* of 270 held-out"):
+        lab.check_build_and_train(cheat)
+
+
+def test_lab08_an_untrained_network_misses_the_target():
+    rng = np.random.default_rng(5)
+    model = Sequential(Linear(64, 128, rng=rng), ReLU(), Dropout(0.5, rng),
+                       Linear(128, 10, rng=rng))
+    with pytest.raises(LabCheckError, match="your model classifies .* expected on both"):
+        fresh("lab08").check_build_and_train(model)
+
+
+def test_lab02_zero_weights_are_told_they_know_nothing():
+    with pytest.raises(LabCheckError, match="the loss of weights that know nothing"):
+        fresh("lab02").check_build_and_train(lambda X, y: (np.zeros((64, 10)), np.zeros(10)))
