@@ -46,8 +46,8 @@ def test_check_classifier_says_what_was_measured():
     X, y = np.eye(4), np.array([0, 1, 2, 3])
     model = heldout.library_linear(np.eye(4), np.zeros(4))
     assert heldout.check_classifier("it", model, X, y, X + 0.01, 0.9) == (1.0, 1.0)
-    with pytest.raises(LabCheckError, match=r"it classifies 0 of 4 held-out digits correctly, "
-                       r"and 0 of them with small random noise added; at least 0.9 expected"):
+    with pytest.raises(LabCheckError, match=r"it classifies 0.000 of 4 held-out digits correctly, "
+                       r"and 0.000 of them with small random noise added; at least 0.9 expected"):
         heldout.check_classifier("it", model, X, (y + 1) % 4, X + 0.01, 0.9)
 
 

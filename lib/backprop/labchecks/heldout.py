@@ -85,7 +85,7 @@ def check_classifier(what, model, X, y, X_noisy, target, hint=""):
     noisy = float(train.accuracy(train.predict(model, X_noisy), y))
     checks.check_true(
         clean >= target and noisy >= target,
-        f"{what} classifies {checks.format_number(clean)} of {len(y)} held-out digits "
-        f"correctly, and {checks.format_number(noisy)} of them with small random noise added; "
+        f"{what} classifies {clean:.3f} of {len(y)} held-out digits correctly, and "
+        f"{noisy:.3f} of them with small random noise added; "
         f"at least {checks.format_number(target)} expected on both.{' ' + hint if hint else ''}")
     return clean, noisy
