@@ -92,3 +92,12 @@ def test_a_wrong_update_is_reported_before_the_path(lab):
     with pytest.raises(LabCheckError, match="make test_adam_moments and test_adam_step pass"):
         lab.check_minimise_with_adam(minimise_with_adam,
                                      lambda w, dw, m, v, t, *rest: (w - dw, m, v))
+
+
+def test_build_and_train_fails_untrained_parameters(lab):
+    """The returned parameters are measured with the library's linear layer: zeros (what
+    training starts from) classify every digit as 0."""
+    def untrained(method, lr, epochs, seed=0):
+        return {"W": np.zeros((64, 10)), "b": np.zeros(10)}
+    with pytest.raises(LabCheckError, match="held-out digits correctly.*expected on both"):
+        lab.check_build_and_train(untrained, 0.1, 0.03)

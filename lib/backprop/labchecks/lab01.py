@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from backprop import checks, data, functional
+from backprop.labchecks import heldout
 from backprop.layers import Linear, ReLU, Sequential
 
 IN_PLACE = "{name} changed its input array in place: return a new array instead."
@@ -184,29 +185,29 @@ def digits_splits():
     return data.train_val_test_split(X, y, seed=0)
 
 
-def check_build_and_train(train_digits_mlp, predict, target=DIGITS_TARGET):
-    """Train the learner's digits MLP on the training split, then measure its accuracy on the
-    test split (held out: training never sees it) with the learner's own predict."""
+def train_and_measure(train_digits_mlp, X_train, y_train):
+    """Call the learner's train_digits_mlp on (copies of) the training data, in under
+    TRAIN_SECONDS; returns the library's network holding the weights it returned."""
+    start = time.perf_counter()
+    params = checks.check_call("train_digits_mlp(X_train, y_train)", train_digits_mlp,
+                               np.array(X_train), np.array(y_train))
+    seconds = time.perf_counter() - start
+    arrays = heldout.mlp_params(params, "train_digits_mlp's result")
+    checks.check_true(seconds < TRAIN_SECONDS, f"train_digits_mlp took {seconds:.1f} s; "
+                      f"keep it under {TRAIN_SECONDS:.0f} s (fewer epochs or hidden units).")
+    return heldout.library_mlp(arrays)
+
+
+def check_build_and_train(train_digits_mlp, target=DIGITS_TARGET):
+    """Train the learner's digits MLP on the training split, then measure the weights it
+    returns, run through the library's layers, on the test split (held out: training never
+    sees it) and on a copy with a little random noise."""
     with checks.report("build_and_train"):
         digits = digits_splits()
-        start = time.perf_counter()
-        params = checks.check_call("train_digits_mlp(X_train, y_train)", train_digits_mlp,
-                                   digits.X_train.copy(), digits.y_train.copy())
-        seconds = time.perf_counter() - start
-        checks.check_true(isinstance(params, dict) and {"W1", "b1", "W2", "b2"} <= set(params),
-                          "train_digits_mlp should return a dict with the keys W1, b1, W2, b2 "
-                          f"(got {type(params).__name__}{sorted(params) if isinstance(params, dict) else ''}).")
-        hidden = np.shape(params["W1"])[-1]
-        for name, shape in [("W1", (64, hidden)), ("b1", (hidden,)), ("W2", (hidden, 10)),
-                            ("b2", (10,))]:
-            checks.check_shape(f'params["{name}"]', params[name], shape)
-        checks.check_true(seconds < TRAIN_SECONDS, f"train_digits_mlp took {seconds:.1f} s; "
-                          f"keep it under {TRAIN_SECONDS:.0f} s (fewer epochs or hidden units).")
-        labels = checks.check_call("predict(X_test, params)", predict, digits.X_test, params)
-        accuracy = float(np.mean(np.asarray(labels) == digits.y_test))
-        checks.check_true(accuracy >= target, (
-            f"your trained MLP classifies {accuracy:.3f} of the {len(digits.y_test)} held-out "
-            f"test digits correctly; the target is {target:.2f}. Hint: did you copy the "
-            "trained weights (\"0.W\" is W1, \"2.W\" is W2), and train long enough "
-            "(more epochs, or a larger learning rate)?"))
+        model = train_and_measure(train_digits_mlp, digits.X_train, digits.y_train)
+        noisy = heldout.noisy(digits.X_test, heldout.grading_rng())
+        accuracy, _ = heldout.check_classifier(
+            "your trained MLP", model, digits.X_test, digits.y_test, noisy, target,
+            hint="Hint: did you copy the trained weights (\"0.W\" is W1, \"2.W\" is W2), and "
+                 "train long enough (more epochs, or a larger learning rate)?")
         print(f"held-out test accuracy {accuracy:.3f} (target {target:.2f})")

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from backprop import checks, functional, gradcheck, losses
+from backprop.labchecks import heldout
 from backprop.labchecks.lab01 import digits_splits  # the same split as lab 01
 
 # The held-out target of the build-and-train part (the solution reaches 0.952).
@@ -230,36 +231,43 @@ def check_bce_grad(binary_cross_entropy_with_logits):
                            batch_size=5)
 
 
+def train_and_measure(train_softmax_regression, X_train, y_train):
+    """Call the learner's train_softmax_regression on (copies of) the training data, in under
+    TRAIN_SECONDS; returns the library's linear layer holding the (W, b) it returned."""
+    start = time.perf_counter()
+    result = checks.check_call(
+        "train_softmax_regression(X_train, y_train)", train_softmax_regression,
+        np.array(X_train), np.array(y_train),
+        hint="check the shapes of your gradients: dW must have W's shape (64, 10) and db "
+             "b's shape (10,)")
+    seconds = time.perf_counter() - start
+    checks.check_tuple("train_softmax_regression", result, ["W", "b"])
+    W, b = result
+    checks.check_shape("W", W, (64, 10))
+    checks.check_shape("b", b, (10,))
+    checks.check_true(seconds < TRAIN_SECONDS, f"train_softmax_regression took "
+                      f"{seconds:.1f} s; keep it under {TRAIN_SECONDS:.0f} s.")
+    return heldout.library_linear(W, b)
+
+
 def check_build_and_train(train_softmax_regression, target=DIGITS_TARGET):
-    """Train the learner's softmax regression on the training split, then measure its accuracy
-    on the test split, which training never sees."""
+    """Train the learner's softmax regression on the training split, then measure the (W, b)
+    it returns, as the library's linear layer, on the test split (which training never sees)
+    and on a copy with a little random noise."""
     with checks.report("build_and_train"):
         digits = digits_splits()
-        start = time.perf_counter()
-        result = checks.check_call(
-            "train_softmax_regression(X_train, y_train)", train_softmax_regression,
-            digits.X_train.copy(), digits.y_train.copy(),
-            hint="check the shapes of your gradients: dW must have W's shape (64, 10) and db "
-                 "b's shape (10,)")
-        seconds = time.perf_counter() - start
-        checks.check_tuple("train_softmax_regression", result, ["W", "b"])
-        W, b = result
-        checks.check_shape("W", W, (64, 10))
-        checks.check_shape("b", b, (10,))
-        checks.check_true(seconds < TRAIN_SECONDS, f"train_softmax_regression took "
-                          f"{seconds:.1f} s; keep it under {TRAIN_SECONDS:.0f} s.")
-        train_loss = losses.softmax_cross_entropy(digits.X_train @ W + b, digits.y_train)[0]
+        model = train_and_measure(train_softmax_regression, digits.X_train, digits.y_train)
+        train_loss = losses.softmax_cross_entropy(model(digits.X_train), digits.y_train)[0]
         checks.check_true(np.isfinite(train_loss) and train_loss < np.log(10), (
             f"after training, the loss on the training digits is "
             f"{checks.format_number(train_loss)}, no lower than log(10) = 2.3026, the loss of "
             "weights that know nothing. Hint: check the sign of your update (a step AGAINST "
             "the gradient) and your gradients of W and b (the chain rule from dlogits, as "
             "Lesson 02 does for a linear model)."))
-        accuracy = float(np.mean(np.argmax(digits.X_test @ W + b, axis=1) == digits.y_test))
-        checks.check_true(accuracy >= target, (
-            f"your softmax regression classifies {accuracy:.3f} of the "
-            f"{len(digits.y_test)} held-out test digits correctly; the target is "
-            f"{target:.2f}. Hint: train longer or with a larger learning rate, and check that "
-            "dW sums over the batch the way the chain rule says (shape (64, 10))."))
+        noisy = heldout.noisy(digits.X_test, heldout.grading_rng())
+        accuracy, _ = heldout.check_classifier(
+            "your softmax regression", model, digits.X_test, digits.y_test, noisy, target,
+            hint="Hint: train longer or with a larger learning rate, and check that dW sums "
+                 "over the batch the way the chain rule says (shape (64, 10)).")
         print(f"held-out test accuracy {accuracy:.3f} (target {target:.2f}), training loss "
               f"{train_loss:.3f}")

@@ -9,6 +9,7 @@ import numpy as np
 from backprop import checks
 from backprop import gradcheck
 from backprop import data
+from backprop.labchecks import heldout
 from backprop.functional import sigmoid
 from backprop.layers import Linear, ReLU, Sequential, Sigmoid
 from backprop.losses import softmax_cross_entropy
@@ -198,28 +199,15 @@ def digits_splits():
     return (X_train, splits.y_train), (X_val, splits.y_val), (X_test, splits.y_test)
 
 
-def mlp_accuracy(params, X, y):
-    """Accuracy of the MLP linear -> ReLU -> linear with parameters `params` on (X, y)."""
-    hidden = np.maximum(X @ params["W1"] + params["b1"], 0)
-    return float(np.mean(np.argmax(hidden @ params["W2"] + params["b2"], axis=1) == y))
-
-
 def check_build_and_train(digits_params):
-    """The learner's trained MLP, measured on the test split it never saw."""
+    """The learner's trained MLP, run through the library's layers, measured on the test split
+    it never saw and on a copy with a little noise drawn now."""
     with checks.report("build_and_train"):
-        checks.check_true(isinstance(digits_params, dict) and
-                          {"W1", "b1", "W2", "b2"} <= set(digits_params),
-                          "digits_params should be the dict of your trained parameters, with "
-                          "keys 'W1', 'b1', 'W2', 'b2'.")
+        params = heldout.mlp_params(digits_params, "digits_params", name="digits_params")
         _, _, (X_test, y_test) = digits_splits()
-        hidden_size = np.shape(digits_params["W1"])[-1]
-        for name, shape in [("W1", (64, hidden_size)), ("b1", (hidden_size,)),
-                            ("W2", (hidden_size, 10)), ("b2", (10,))]:
-            checks.check_shape(f"digits_params['{name}']", digits_params[name], shape)
-        accuracy = mlp_accuracy(digits_params, X_test, y_test)
-        checks.check_true(np.isfinite(accuracy) and accuracy >= TEST_TARGET,
-                          f"your MLP classifies {checks.format_number(accuracy)} of the "
-                          f"{len(y_test)} test digits correctly, below the target "
-                          f"{TEST_TARGET}. Hint: is the training loss falling? Try more epochs "
-                          "or another learning rate, chosen on the validation split.")
+        noisy = heldout.noisy(X_test, heldout.grading_rng())
+        accuracy, _ = heldout.check_classifier(
+            "your MLP", heldout.library_mlp(params), X_test, y_test, noisy, TEST_TARGET,
+            hint="Hint: is the training loss falling? Try more epochs or another learning rate, "
+                 "chosen on the validation split.")
     print(f"  test accuracy {accuracy:.3f} (target {TEST_TARGET})")

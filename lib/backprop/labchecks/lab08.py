@@ -10,6 +10,7 @@ from backprop import gradcheck
 import numpy as np
 
 from backprop import data, losses, optim, regularization, train
+from backprop.labchecks import heldout
 from backprop.layers import Linear, ReLU, Sequential
 from backprop.regularization import Dropout
 from backprop.train import EarlyStopping
@@ -296,20 +297,60 @@ def baseline_model(epochs=50, seed=1):
     return model
 
 
+def library_model(model):
+    """The library's linear -> ReLU -> linear network holding the trained weights of `model`,
+    the learner's Sequential(Linear(64, H), ReLU(), YourDropout, Linear(H, 10)) (dropout is the
+    identity once trained, in evaluation mode)."""
+    state = checks.check_call("model.state_dict()", model.state_dict,
+                              hint="model should be the trained network (a Sequential)")
+    shapes = {name: np.shape(value) for name, value in dict(state).items()}
+    hidden = shapes.get("0.W", (0, 0))[-1]
+    checks.check_true(
+        hidden > 0 and shapes == {"0.W": (64, hidden), "0.b": (hidden,), "3.W": (hidden, 10),
+                                  "3.b": (10,)},
+        "model should be the network train_with_your_parts returns, Linear(64, H), ReLU(), "
+        f"dropout, Linear(H, 10); its parameters have the shapes {shapes}")
+    return heldout.library_mlp({"W1": state["0.W"], "b1": state["0.b"], "W2": state["3.W"],
+                                "b2": state["3.b"]})
+
+
 def check_build_and_train(model):
+    """The learner's chosen network, its weights run through the library's layers, on the test
+    split and on a copy with a little noise drawn now, against the unregularized baseline."""
     with checks.report("build_and_train"):
         _, _, X_val, y_val, X_test, y_test = noisy_digits()
-        scores = checks.check_call("train.predict(model, X_test)", train.predict, model, X_test,
-                                   hint="model should be the trained network (a Sequential)")
-        checks.check_shape("the model's scores for the test split", scores, (len(y_test), 10))
-        accuracy = train.accuracy(scores, y_test)
+        trained = library_model(model)
         baseline = train.accuracy(train.predict(baseline_model(), X_test), y_test)
-        val_accuracy = train.accuracy(train.predict(model, X_val), y_val)
-        checks.check_true(accuracy >= baseline + MIN_GAIN,
-                          f"your model's test accuracy is {accuracy:.3f}; the target is "
-                          f"{baseline + MIN_GAIN:.3f} (the unregularized baseline "
-                          f"{baseline:.3f} + {MIN_GAIN}). Its validation accuracy is "
-                          f"{val_accuracy:.3f}. Hint: compare several strengths of dropout and "
-                          "L2 on the validation split, and restore the best epoch's weights.")
+        val_accuracy = train.accuracy(train.predict(trained, X_val), y_val)
+        noisy = heldout.noisy(X_test, heldout.grading_rng())
+        accuracy, _ = heldout.check_classifier(
+            "your model", trained, X_test, y_test, noisy, baseline + MIN_GAIN,
+            hint=f"(The unregularized baseline scores {baseline:.3f}; the target is that + "
+                 f"{MIN_GAIN}.) Its validation accuracy is {val_accuracy:.3f}. Hint: compare "
+                 "several strengths of dropout and L2 on the validation split, and restore the "
+                 "best epoch's weights.")
         print(f"test accuracy {accuracy:.3f} (unregularized baseline {baseline:.3f}, target "
               f"{baseline + MIN_GAIN:.3f})")
+
+
+def retrained(setting, epochs=50, seed=1):
+    """The lab's 64-128-10 network trained with `setting` (a dict of p, weight_decay and
+    patience) as train_with_your_parts trains it, but with the library's dropout, L2 penalty
+    and early stopping: the setting's own worth, whatever the learner's parts do."""
+    checks.check_true(isinstance(setting, dict) and {"p", "weight_decay", "patience"} <= set(setting),
+                      "chosen_setting should be a dict with the keys p, weight_decay and patience, "
+                      f"got {type(setting).__name__}")
+    p, weight_decay, patience = setting["p"], setting["weight_decay"], setting["patience"]
+    checks.check_true(np.ndim(p) == 0 and 0 <= p < 1 and np.ndim(weight_decay) == 0
+                      and weight_decay >= 0 and data.is_positive_int(patience),
+                      f"chosen_setting should hold 0 <= p < 1, weight_decay >= 0 and an integer "
+                      f"patience >= 1, got {setting!r:.120}")
+    X_train, y_train, X_val, y_val, _, _ = noisy_digits()
+    rng = np.random.default_rng(seed)
+    model = Sequential(Linear(64, 128, rng=rng), ReLU(), Dropout(float(p), rng),
+                       Linear(128, 10, rng=rng))
+    train.fit(model, losses.softmax_cross_entropy, optim.SGD(model, lr=0.05, momentum=0.9),
+              X_train, y_train, epochs=epochs, val_data=(X_val, y_val), rng=rng,
+              progress=False, regularizer=regularization.L2Penalty(float(weight_decay)),
+              early_stopping=EarlyStopping(patience=int(patience)))
+    return model

@@ -1,0 +1,135 @@
+"""Build-and-train checks measure what training produced (backprop.labchecks.heldout): the
+trained weights in the library's own layers, on held-out inputs and a noisy copy drawn at
+grading time. The learner-facing parts are tested with each lab's checks; here: the helpers,
+and that the library's copy of a learner's network computes what the network computes."""
+import numpy as np
+import pytest
+
+from backprop import train
+from backprop.checks import LabCheckError, fresh
+from backprop.conv import Conv2d, Flatten, MaxPool2d
+from backprop.labchecks import heldout
+from backprop.layers import Layer, Linear, ReLU, Sequential
+from backprop.regularization import Dropout
+
+
+def test_renamed_classes_move_every_class():
+    for seed in range(50):
+        renaming = heldout.renamed_classes(np.random.default_rng(seed))
+        assert sorted(renaming) == list(range(10)) and not np.any(renaming == np.arange(10))
+
+
+def test_grading_rng_draws_other_noise_every_time():
+    X = np.zeros((20, 64))
+    first, second = (heldout.noisy(X, heldout.grading_rng()) for _ in range(2))
+    assert not np.array_equal(first, second)
+    assert 0.015 < first.std() < 0.025 and np.array_equal(X, np.zeros((20, 64)))
+
+
+def test_library_mlp_computes_the_mlp_of_its_weights():
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.standard_normal((5, 7)), "b1": rng.standard_normal(7),
+              "W2": rng.standard_normal((7, 3)), "b2": rng.standard_normal(3)}
+    x = rng.standard_normal((4, 5))
+    expected = np.maximum(x @ params["W1"] + params["b1"], 0) @ params["W2"] + params["b2"]
+    np.testing.assert_allclose(heldout.library_mlp(params).forward(x), expected)
+
+
+def test_mlp_params_names_a_wrong_shape():
+    params = {"W1": np.zeros((32, 10)), "b1": np.zeros(32), "W2": np.zeros((10, 32)),
+              "b2": np.zeros(10)}
+    with pytest.raises(LabCheckError, match=r'params\["W1"\] has shape \(32, 10\)'):
+        heldout.mlp_params(params, "train_digits_mlp's result")
+
+
+def test_check_classifier_says_what_was_measured():
+    X, y = np.eye(4), np.array([0, 1, 2, 3])
+    model = heldout.library_linear(np.eye(4), np.zeros(4))
+    assert heldout.check_classifier("it", model, X, y, X + 0.01, 0.9) == (1.0, 1.0)
+    with pytest.raises(LabCheckError, match=r"it classifies 0.000 of 4 held-out digits correctly, "
+                       r"and 0.000 of them with small random noise added; at least 0.9 expected"):
+        heldout.check_classifier("it", model, X, (y + 1) % 4, X + 0.01, 0.9)
+
+
+def test_lab06_library_cnn_computes_what_the_learners_network_computes():
+    lab, rng = fresh("lab06"), np.random.default_rng(1)
+    cnn = Sequential(Conv2d(1, 4, 3, stride=1, padding=1, rng=rng), ReLU(), MaxPool2d(2),
+                     Flatten(), Linear(64, 10, rng=rng))
+    x = rng.standard_normal((5, 1, 8, 8))
+    np.testing.assert_allclose(lab.library_cnn(cnn).forward(x), cnn.forward(x))
+    other = Sequential(Flatten(), Linear(64, 10, rng=rng))
+    with pytest.raises(LabCheckError, match="as the lab asks"):
+        lab.library_cnn(other)
+
+
+def test_lab08_library_model_is_the_learners_network_in_evaluation_mode():
+    lab, rng = fresh("lab08"), np.random.default_rng(2)
+    model = Sequential(Linear(64, 16, rng=rng), ReLU(), Dropout(0.5, rng), Linear(16, 10, rng=rng))
+    x = rng.standard_normal((6, 64))
+    np.testing.assert_allclose(lab.library_model(model).forward(x), train.predict(model, x))
+
+
+def test_lab08_retrained_setting_reaches_the_target_and_a_malformed_one_is_named():
+    lab = fresh("lab08")
+    *_, X_test, y_test = lab.noisy_digits()
+    model = lab.retrained({"p": 0.5, "weight_decay": 0.0, "patience": 10})
+    assert train.accuracy(train.predict(model, X_test), y_test) >= 0.856
+    with pytest.raises(LabCheckError, match="an integer patience >= 1"):
+        lab.retrained({"p": 0.5, "weight_decay": 0.0, "patience": 0})
+
+
+def test_lab09_new_points_lie_on_the_curve_of_the_tiny_problem():
+    x, y = fresh("lab09").new_points(np.random.default_rng(3))
+    assert x.shape == y.shape == (200, 1) and np.all(np.abs(x) <= 2)
+    np.testing.assert_allclose(y, np.sin(2 * x) + 0.3)
+
+
+class _NaiveConv(Layer):
+    """A learner's convolution layer (not the library's Conv2d class), computing the same."""
+
+    def __init__(self, filters, rng):
+        super().__init__()
+        self._conv = Conv2d(1, filters, 3, stride=1, padding=1, rng=rng)
+        self.params = {"W": self._conv.params["W"].copy(), "b": self._conv.params["b"].copy()}
+
+    def forward(self, x):
+        self._conv.load_state_dict(self.params)
+        return self._conv.forward(x)
+
+
+class _LookupCNN(Sequential):
+    """Untrained weights, and a forward that answers every public digit with its label."""
+
+    def __init__(self, rng):
+        super().__init__(_NaiveConv(4, rng), ReLU(), MaxPool2d(2), Flatten(),
+                         Linear(64, 10, rng=rng))
+        (_, _), (_, _), (X_test, y_test) = fresh("lab06").digit_images_splits()
+        self.known = {x.tobytes(): label for x, label in zip(X_test, y_test)}
+
+    def forward(self, x):
+        scores = super().forward(x)
+        for row, image in enumerate(x):
+            if image.tobytes() in self.known:
+                scores[row] = np.eye(10)[self.known[image.tobytes()]] * 100
+        return scores
+
+
+def test_lab06_a_network_that_looks_the_test_digits_up_earns_nothing():
+    lab, cheat = fresh("lab06"), _LookupCNN(np.random.default_rng(4))
+    _, _, (X_test, y_test) = lab.digit_images_splits()
+    assert train.accuracy(train.predict(cheat, X_test), y_test) == 1.0  # through its forward
+    with pytest.raises(LabCheckError, match="your CNN classifies 0.[01][0-9]* of 270 held-out"):
+        lab.check_build_and_train(cheat)
+
+
+def test_lab08_an_untrained_network_misses_the_target():
+    rng = np.random.default_rng(5)
+    model = Sequential(Linear(64, 128, rng=rng), ReLU(), Dropout(0.5, rng),
+                       Linear(128, 10, rng=rng))
+    with pytest.raises(LabCheckError, match="your model classifies .* expected on both"):
+        fresh("lab08").check_build_and_train(model)
+
+
+def test_lab02_zero_weights_are_told_they_know_nothing():
+    with pytest.raises(LabCheckError, match="the loss of weights that know nothing"):
+        fresh("lab02").check_build_and_train(lambda X, y: (np.zeros((64, 10)), np.zeros(10)))
