@@ -656,3 +656,6 @@ def one_huge_line(lab):
     first = lab.answer_ids[0]
     code = "print('x' * 30_000_000)\n" + lab.student_code(first)
     return Submission(lab.answered(**{first: code}), lab.total)
+
+
+from hostile import pristine  # noqa: E402,F401 (its students, against the tests' namespace)
