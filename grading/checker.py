@@ -743,7 +743,8 @@ def main(argv):
     # What every lab's tests import, loaded while the kernel starts and runs the first cells.
     os.environ["MPLBACKEND"] = "Agg"  # setup cells import pyplot: nothing is ever shown
     for module_name in ("backprop.checks", "backprop.gradcheck", "backprop.data",
-                        "backprop.layers", "backprop.engine", "backprop.train"):
+                        "backprop.layers", "backprop.engine", "backprop.train",
+                        "matplotlib.pyplot"):  # (every lab's setup cell imports pyplot)
         try:
             importlib.import_module(module_name)
         except ImportError:  # a course without one of them: its tests import what they use

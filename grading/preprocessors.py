@@ -85,15 +85,28 @@ class SandboxedExecute(Execute):
                                                 store_history)
 
     # -- setup cells in the checker
+    @property
+    def _setup_timeout(self):
+        """Seconds a setup cell may take in the checker: more than in the kernel, since both
+        run it at once (imports, matplotlib's font cache) on a loaded machine."""
+        return max(self.timeout or 30, SETUP_SECONDS)
+
+    def _checker(self):
+        """The kernel's checker, started again (with the setup cells it had run) if it died."""
+        if not self.km.checker.alive():
+            self.log.warning("The checker stopped; starting a new one")
+            self._restart_checker()
+        return self.km.checker
+
     def _submit_setup(self, grade_id):
         token = secrets.token_hex(16)
-        self._sent.append(grade_id)
-        self.km.checker.submit(token, self._source.setup[grade_id], self.timeout or 30,
+        self._checker().submit(token, self._source.setup[grade_id], self._setup_timeout,
                                kind="setup")
+        self._sent.append(grade_id)
         return token
 
     def _setup_result(self, grade_id, token):
-        report = self.km.checker.result(token, timeout=self.timeout or 30)
+        report = self.km.checker.result(token, timeout=self._setup_timeout)
         if report is None:
             self.log.warning("Setup cell %s did not finish in the checker; restarting it",
                              grade_id)
@@ -115,17 +128,21 @@ class SandboxedExecute(Execute):
                 self._setup_result(missing, self._submit_setup(missing))
 
     def _restart_checker(self):
-        """A new checker, given the setup cells the old one had run."""
+        """A new checker, given the setup cells the old one had run (one that does not
+        finish now is left out)."""
         self.km.restart_checker()
-        for grade_id in self._sent:
+        for grade_id in list(self._sent):
             token = secrets.token_hex(16)
-            self.km.checker.submit(token, self._source.setup[grade_id], self.timeout or 30,
+            self.km.checker.submit(token, self._source.setup[grade_id], self._setup_timeout,
                                    kind="setup")
-            self.km.checker.result(token, timeout=self.timeout or 30)
+            if self.km.checker.result(token, timeout=self._setup_timeout) is None:
+                self.log.warning("Setup cell %s did not finish in the new checker", grade_id)
+                self._sent.remove(grade_id)
+                return self._restart_checker()
 
     # -- graded test cells
     async def _graded_test(self, cell, cell_index, execution_count, grade_id):
-        checker = self.km.checker
+        checker = self._checker()
         code = self._source.tests[grade_id]
         if not cell.source.endswith(code):  # OverwriteCells restores it: this is not expected
             self.log.warning("Test cell %s differs from the source's: the source's code is run "
@@ -169,6 +186,9 @@ class SandboxedExecute(Execute):
 
     # nbconvert calls the synchronous wrapper, which is bound to the method it wraps.
     execute_cell = run_sync(async_execute_cell)
+
+
+SETUP_SECONDS = 120  # the least a setup cell may take in the checker
 
 
 def _failed(message):

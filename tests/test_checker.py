@@ -419,3 +419,26 @@ def test_the_labs_given_value_class_is_the_checkers_and_calls_the_learners_rules
     failed = checker("from backprop import engine\nValue = engine.Value\n" + wrong, test,
                      setup=None, answer_names=["add_backward"])
     assert not failed["ok"] and failed["error"]["ename"] == "LabCheckError"
+
+
+def test_the_source_notebook_says_which_cells_are_setup_tests_and_answers():
+    from grading.source_cells import read_source_notebook
+    lab03 = read_source_notebook(REPO_ROOT / "solutions" / "lab03_chain_rule"
+                                 / "lab03_chain_rule.ipynb")
+    assert list(lab03.setup) == ["setup", "value_class", "moons_data"]
+    assert "test_add_backward" in lab03.tests and "add_backward" not in lab03.tests
+    assert {"add_backward", "backward", "train_moons_classifier"} <= lab03.answers
+    assert not {"Value", "np", "checks", "engine", "X_moons"} & lab03.answers
+    assert lab03.setup_before("test_add_backward") == ["setup", "value_class"]
+    assert "BEGIN HIDDEN TESTS" in lab03.tests["test_backward"]
+
+
+def test_answer_names_are_what_an_answer_defines_not_what_it_imports():
+    code = ("import numpy as np\nfrom backprop.layers import Linear\n"
+            "def f(x):\n    inner = 1\n    return x\n"
+            "class Model:\n    pass\n"
+            "a, (b, c) = 1, (2, 3)\nfor epoch in range(2):\n    last = epoch\n"
+            "squares = [k * k for k in range(3)]\nwith open(__file__) as handle:\n    pass\n")
+    assert bound_names(code, imports=False) == {
+        "f", "Model", "a", "b", "c", "epoch", "last", "squares", "handle"}
+    assert bound_names(code) >= {"np", "Linear"}
