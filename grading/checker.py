@@ -21,6 +21,7 @@ checker's namespace, or is a NameError), and the calls the test makes to the stu
 functions. An answer name whose value in the kernel is a module, or a function or class of
 NumPy, the course library or math (an alias such as ``tanh = np.tanh``), is not used: the test
 gets an `AliasedAnswer` that fails with a message saying so.
+
 What comes back is data only: this side unpickles nothing but numbers, strings, bytes, None,
 lists, tuples, dicts, sets, slices, NumPy arrays and scalars of non-object dtypes and NumPy
 random generators (`_DataUnpickler`); every other object stays in the kernel and is used from
@@ -570,9 +571,9 @@ def _library_object(value):
         return None
     if isinstance(value, types.ModuleType):
         return f"the module {value.__name__}"
-    module = getattr(value, "__module__", None) or "numpy"  # NumPy's ufuncs name none
+    module = str(getattr(value, "__module__", None) or "numpy")  # (as the kernel named it)
     qualname = getattr(value, "__qualname__", None) or getattr(value, "__name__", "?")
-    owner = _OWNERS.get(str(module).split(".")[0], "a library's")
+    owner = _OWNERS.get(module.split(".")[0], "a library's")
     public = "numpy" if owner == _OWNERS["numpy"] and "._" in module else module
     return f"{owner} {public}.{qualname}"
 
