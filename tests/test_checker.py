@@ -70,8 +70,9 @@ class Relay(threading.Thread):
 def checker(tmp_path):
     """A running checker process; `run(answers, test)` runs one test cell against a kernel
     namespace made by executing `answers` (the names it defines, not those it imports, are the
-    answer names, unless `answer_names` says otherwise), after the setup cell `setup` (default: NumPy imported as
-    np), and returns the checker's report. The kernel's requests are in report["asked"]."""
+    answer names, unless `answer_names` says otherwise), after the setup cell `setup`
+    (default: NumPy imported as np), and returns the checker's report. The kernel's requests
+    are in report["asked"]; `run.setup(code)` sends a setup cell alone."""
     socket_path = str(tmp_path / "checker.sock")
     process = subprocess.Popen(
         [sys.executable, "-m", "grading.checker", socket_path], stdin=subprocess.PIPE,
