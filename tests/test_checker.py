@@ -443,3 +443,76 @@ def test_answer_names_are_what_an_answer_defines_not_what_it_imports():
     assert bound_names(code, imports=False) == {
         "f", "Model", "a", "b", "c", "epoch", "last", "squares", "handle"}
     assert bound_names(code) >= {"np", "Linear"}
+
+
+# -- what the grader sends the checker: the source's cells, never the submission's --------------
+class _FakeChecker:
+    """Records the jobs SandboxedExecute sends; every job passes."""
+    socket_path = "/nowhere"
+
+    def __init__(self):
+        self.jobs = []
+
+    def alive(self):
+        return True
+
+    def submit(self, token, source, timeout, kind="test", answers=()):
+        self.jobs.append({"token": token, "kind": kind, "source": source,
+                          "answers": sorted(answers)})
+
+    def result(self, token, timeout):
+        return {"token": token, "ok": True, "stdout": "", "stderr": "", "error": None}
+
+
+def _graded_in_order(cells):
+    """Run SandboxedExecute's routing on lab 01's source over `cells`; the jobs the checker
+    got and the sources the kernel got."""
+    import asyncio
+
+    import nbformat
+    from grading import preprocessors
+    from grading.source_cells import read_source_notebook
+
+    kernel = []
+
+    async def in_the_kernel(self, cell, cell_index, execution_count=None, store_history=True):
+        kernel.append(cell.source)
+        return cell
+
+    execute = preprocessors.SandboxedExecute()
+    execute.km = types.SimpleNamespace(checker=_FakeChecker())
+    execute._source = read_source_notebook(REPO_ROOT / "solutions" / "lab01_forward_pass"
+                                           / "lab01_forward_pass.ipynb")
+    parent = preprocessors.Execute.async_execute_cell
+    preprocessors.Execute.async_execute_cell = in_the_kernel
+    try:
+        for index, (source, meta) in enumerate(cells):
+            cell = nbformat.v4.new_code_cell(source)
+            cell.metadata["nbgrader"] = dict(meta, schema_version=3)
+            asyncio.run(execute.async_execute_cell(cell, index))
+    finally:
+        preprocessors.Execute.async_execute_cell = parent
+    return execute.km.checker.jobs, kernel
+
+
+def test_only_the_sources_setup_and_test_cells_reach_the_checker():
+    source = json.loads((REPO_ROOT / "solutions" / "lab01_forward_pass"
+                         / "lab01_forward_pass.ipynb").read_text())
+    code = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
+            for c in source["cells"]}
+    test = {"grade": True, "solution": False, "locked": True, "points": 2}
+    jobs, kernel = _graded_in_order([
+        ("print('my own setup')", {"grade_id": "setup", "locked": True}),
+        ("mine = 1", {"grade_id": "my_setup", "locked": True}),  # a locked cell of the student
+        ("assert True  # my own test", dict(test, grade_id="my_test")),  # a graded stray cell
+        (code["test_sigmoid"], dict(test, grade_id="test_sigmoid")),
+        (code["test_sigmoid"] + "\n# copied", dict(test, grade_id="test_sigmoid")),  # a copy
+        ("pass", dict(test, grade_id="test_tanh")),  # not restored: the source's code runs
+    ])
+    assert [(job["kind"], job["source"]) for job in jobs] == [
+        ("setup", code["setup"]), ("test", code["test_sigmoid"]), ("test", code["test_tanh"])]
+    assert "np" not in jobs[1]["answers"] and "sigmoid" in jobs[1]["answers"]
+    assert kernel[:3] == ["print('my own setup')", "mine = 1", "assert True  # my own test"]
+    assert kernel[4] == code["test_sigmoid"] + "\n# copied"  # the student's code, in the kernel
+    assert kernel[3].startswith("%graded_test ") and kernel[5].startswith("%graded_test ")
+    assert len(kernel) == 6
