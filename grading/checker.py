@@ -2,14 +2,26 @@
 student's kernel (started by grading/sandbox.py, driven by grading/preprocessors.py).
 
 Run as ``python -m grading.checker SOCKET``. It reads jobs from standard input, one JSON line
-each (``{"token": ..., "source": <the test cell's code>, "timeout": <seconds>}``), runs each
-test cell's code in a namespace of its own, and writes one JSON line per job to standard output
-(``{"token", "ok", "stdout", "stderr", "error"}``): the grader builds the cell's outputs, and so
-its score, from that line alone.
+each, and writes one JSON line per job to standard output (``{"token", "ok", "stdout",
+"stderr", "error"}``). Two kinds of job, sent in the notebook's order:
 
-The student's kernel never receives a test cell's code. For each job it connects to SOCKET (its
-``%graded_test SOCKET TOKEN`` line, see grading/kernel_startup.py) and answers requests: the
-names the test reads from the notebook, and the calls the test makes to the student's functions.
+- ``{"kind": "setup", "token", "source"}``: a locked setup cell of the instructor's source
+  notebook (imports, data, given classes), run here in the checker's own namespace. So `np`,
+  `checks`, `math` or a lab's given `Value` class are the checker's own, whatever the student's
+  kernel binds to those names. A setup cell that fails here is reported, and skipped.
+- ``{"kind": "test", "token", "source", "timeout", "answers": [names]}``: a graded test cell
+  (from the source notebook too). The grader builds the cell's outputs, and so its score, from
+  the checker's line alone.
+
+The student's kernel never receives a test cell's code. For each test it connects to SOCKET
+(its ``%graded_test SOCKET TOKEN`` line, see grading/kernel_startup.py) and answers requests:
+the values of the answer names the test (or the setup code it calls) reads, and nothing else
+(the names the source's answer cells bind, listed by the grader: any other name comes from the
+checker's namespace, or is a NameError), and the calls the test makes to the student's
+functions. An answer name whose value in the kernel is a module, or a function or class of
+NumPy, the course library or math (an alias such as ``tanh = np.tanh``), is not used: the test
+gets an `AliasedAnswer` that fails with a message saying so.
+
 What comes back is data only: this side unpickles nothing but numbers, strings, bytes, None,
 lists, tuples, dicts, sets, slices, NumPy arrays and scalars of non-object dtypes and NumPy
 random generators (`_DataUnpickler`); every other object stays in the kernel and is used from
@@ -39,6 +51,12 @@ import sys
 import types
 
 import numpy as np
+
+try:  # the checks' own failure, so that an aliased answer fails as a check does
+    from backprop.checks import LabCheckError
+except ImportError:  # a course without the library's checks
+    class LabCheckError(AssertionError):
+        """A lab check failed."""
 
 # Modules whose functions, classes and submodules the kernel may name instead of sending a
 # reference (the checker then uses its own copy): NumPy, the course library and math. Nothing
@@ -517,8 +535,8 @@ def _plain_instance(obj):
 
 
 # -- running a test cell -----------------------------------------------------------------------
-def names_to_fetch(tree, namespace):
-    """The names the test reads and neither defines nor finds here or among the builtins."""
+def names_read(tree):
+    """The names a cell's code reads and does not bind itself."""
     read, bound = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -531,7 +549,81 @@ def names_to_fetch(tree, namespace):
             bound.add(node.arg)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
-    return sorted(read - bound - set(vars(builtins)) - set(namespace))
+    return read - bound
+
+
+def names_to_fetch(tree, answers, setup_reads=frozenset()):
+    """The answer names the test reads, or the setup code's functions and classes it calls may
+    read (lab 03's given Value calls the learner's rules): the only names asked of the kernel.
+    An answer name wins over the checker's own (the kernel's value is the learner's answer)."""
+    return sorted((names_read(tree) | set(setup_reads)) & set(answers))
+
+
+_OWNERS = {"numpy": "NumPy's own", "backprop": "the course library's own",
+           "math": "Python's own"}
+
+
+def _library_object(value):
+    """How to name `value` if it is a module, or a function or class of NumPy, the course
+    library or math (all that a kernel's answer can be besides data and its own objects,
+    which arrive as `Remote`s); None otherwise."""
+    if isinstance(value, Remote) or not (isinstance(value, types.ModuleType) or callable(value)):
+        return None
+    if isinstance(value, types.ModuleType):
+        return f"the module {value.__name__}"
+    module = str(getattr(value, "__module__", None) or "numpy")  # (as the kernel named it)
+    qualname = getattr(value, "__qualname__", None) or getattr(value, "__name__", "?")
+    owner = _OWNERS.get(module.split(".")[0], "a library's")
+    public = "numpy" if owner == _OWNERS["numpy"] and "._" in module else module
+    return f"{owner} {public}.{qualname}"
+
+
+class AliasedAnswer:
+    """Stands for an answer name whose value in the student's kernel is the library's or
+    NumPy's own object, not the learner's: using it in any way fails the test with a message
+    saying so."""
+    __slots__ = ("_bp_message",)
+
+    def __init__(self, name, what):
+        last = what.rsplit(".", 1)[-1]
+        kind = ("something" if what.startswith("the module") else
+                "a class" if last[:1].isupper() else "a function")
+        object.__setattr__(self, "_bp_message", (
+            f"`{name}` in your notebook is {what}, not {kind} you wrote: the lab asks you to "
+            f"implement it (an answer that hands over the library's own earns nothing)."))
+
+    def _bp_fail(self, *args, **kwargs):
+        raise LabCheckError(object.__getattribute__(self, "_bp_message"))
+
+    def __getattr__(self, name):
+        self._bp_fail()
+
+    def __setattr__(self, name, value):
+        self._bp_fail()
+
+    __call__ = _bp_fail
+
+    def __repr__(self):
+        return "<an alias of the library's own, not an answer>"
+
+
+for _method in set(_OPERATORS) - {"__str__", "__format__"}:
+    setattr(AliasedAnswer, _method, AliasedAnswer._bp_fail)
+AliasedAnswer.__hash__ = object.__hash__
+
+
+def _answers_from(values, wanted):
+    """The kernel's answer values the test may use: aliases of the library's own objects are
+    replaced by `AliasedAnswer`s."""
+    found = {}
+    for name in wanted:
+        if isinstance(values, dict) and name in values:
+            what = _library_object(values[name])
+            found[name] = values[name] if what is None else AliasedAnswer(name, what)
+    return found
+
+
+_UNSET = object()
 
 
 def _error_output(err):
@@ -558,10 +650,43 @@ def _accept(server, token, timeout):
         conn.close()
 
 
-def run_job(server, namespace, job):
+@contextlib.contextmanager
+def _captured(out, err):
+    """The code's printed output into `out` and `err`, and an empty standard input (the
+    checker's own is the grader's job stream)."""
+    saved = sys.stdout, sys.stderr, sys.stdin
+    sys.stdout, sys.stderr, sys.stdin = out, err, io.StringIO()
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr, sys.stdin = saved
+
+
+def run_setup(namespace, job, setup_reads):
+    """Run a setup cell of the source notebook in the checker's namespace. Its output is not
+    kept (the kernel runs the same cell and shows its own); the names its code reads join
+    `setup_reads`, and matplotlib's figures are closed."""
+    result = {"token": job["token"], "ok": True, "stdout": "", "stderr": "", "error": None}
+    try:
+        tree = ast.parse(job["source"], "<setup cell>")
+        setup_reads.update(names_read(tree))
+        with _captured(io.StringIO(), io.StringIO()):
+            exec(compile(tree, "<setup cell>", "exec"), namespace)
+    except BaseException as error:  # reported: the grader logs it, grading goes on
+        result.update(ok=False, error=_error_output(error))
+    finally:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close("all")
+    return result
+
+
+def run_job(server, namespace, job, setup_reads=frozenset()):
+    if job.get("kind") == "setup":
+        return run_setup(namespace, job, setup_reads)
     out, err = io.StringIO(), io.StringIO()
     result = {"token": job["token"], "ok": True, "stdout": "", "stderr": "", "error": None}
-    fetched = []
+    shadowed = {}  # answer name -> the checker's value it hides during this test
     try:
         tree = ast.parse(job["source"], "<test cell>")
         code = compile(tree, "<test cell>", "exec")
@@ -576,24 +701,23 @@ def run_job(server, namespace, job):
             raise KernelGone("the notebook's kernel did not connect to the grader") from None
         conn.settimeout(job["timeout"] + 10)
         channel = Channel(conn)
-        wanted = names_to_fetch(tree, namespace)
+        wanted = names_to_fetch(tree, job.get("answers", ()), setup_reads)
         if wanted:
             (values,) = channel.request("get", wanted)
-            for name in wanted:
-                if isinstance(values, dict) and name in values:
-                    namespace[name] = values[name]
-                    fetched.append(name)
-        saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
-        try:
+            for name, value in _answers_from(values, wanted).items():
+                # the checker's own value of that name (if setup bound it) comes back after
+                shadowed.setdefault(name, namespace.get(name, _UNSET))
+                namespace[name] = value
+        with _captured(out, err):
             exec(code, namespace)
-        finally:
-            sys.stdout, sys.stderr = saved
     except BaseException as error:  # the test failed: that is its outcome, not ours
         result.update(ok=False, error=_error_output(error))
     finally:
-        for name in fetched:
-            namespace.pop(name, None)
+        for name, value in shadowed.items():
+            if value is _UNSET:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
         if conn is not None:
             try:
                 _send(conn, pickle.dumps(("done",)))
@@ -614,18 +738,21 @@ def main(argv):
     report = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     sys.stdout = sys.stderr
     namespace = {"__name__": "__main__", "__builtins__": builtins}
+    setup_reads = set()  # names the setup cells' code reads (their functions, when called)
     report.write(json.dumps({"ready": True}) + "\n")
     report.flush()
     # What every lab's tests import, loaded while the kernel starts and runs the first cells.
+    os.environ["MPLBACKEND"] = "Agg"  # setup cells import pyplot: nothing is ever shown
     for module_name in ("backprop.checks", "backprop.gradcheck", "backprop.data",
-                        "backprop.layers", "backprop.engine", "backprop.train"):
+                        "backprop.layers", "backprop.engine", "backprop.train",
+                        "matplotlib.pyplot"):  # (every lab's setup cell imports pyplot)
         try:
             importlib.import_module(module_name)
         except ImportError:  # a course without one of them: its tests import what they use
             pass
     for line in sys.stdin:
         job = json.loads(line)
-        report.write(json.dumps(run_job(server, namespace, job)) + "\n")
+        report.write(json.dumps(run_job(server, namespace, job, setup_reads)) + "\n")
         report.flush()
 
 

@@ -65,8 +65,9 @@ def _grading_startup():
     def graded_test(line):
         """%graded_test SOCKET TOKEN: the grader runs a test cell in its checker process
         (grading/checker.py), which never sends the test's code here; this kernel answers its
-        requests (the notebook's names it reads, the calls it makes to the student's
-        functions) over SOCKET until the test is done."""
+        requests (the values of the answer names it reads, the calls it makes to the
+        student's functions) over SOCKET until the test is done. What this cell prints is
+        not kept in the graded notebook."""
         socket_path, token = line.split()
         restore()
         try:

@@ -2,8 +2,10 @@
 
 - `SandboxedExecute`: nbgrader's Execute with each kernel in the sandbox of grading/sandbox.py,
   and each graded test cell run by the kernel's checker process (grading/checker.py), never in
-  the kernel: the kernel only answers the checker's requests (`%graded_test`, see
-  grading/kernel_startup.py), and the cell's outcome is what the checker reports.
+  the kernel: the checker runs the source notebook's setup cells in its own namespace, the
+  kernel only answers its requests for the answers' names (`%graded_test`, see
+  grading/kernel_startup.py), and the cell's outcome is what the checker reports; what the
+  kernel printed during the test is dropped (a note says how much).
 - `LimitOutputBytes`: nbgrader's LimitOutput, plus a cap on the bytes of each cell's output
   (a single 30 MB line is one line).
 - `RestoreLockedCells`: puts back every locked cell (setup code, markdown, tests) that a
@@ -19,6 +21,7 @@ from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
 from traitlets import Integer
 
 from .sandbox import SandboxedKernelManager
+from .source_cells import source_cells
 
 
 def _grade_id(cell):
@@ -30,26 +33,124 @@ def is_test_cell(cell):
 
 
 class SandboxedExecute(Execute):
-    """Execute in a sandboxed kernel; graded test cells run in its checker process."""
+    """Execute in a sandboxed kernel; graded test cells run in its checker process.
+
+    What the checker runs comes from the instructor's source notebook (`source_cells`), never
+    from the submission: its locked setup cells, each when the notebook reaches it (and any
+    the submission lacks, before the first test that follows it in the source), in the
+    checker's own namespace as well as in the kernel; and the source's code of each graded test
+    cell, for the first cell of the submission that carries its grade id. Every other cell,
+    whatever its metadata says, runs in the kernel as the student's code."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
+        self._source = None  # the source's SourceCells, for the notebook being graded
+        self._sent = []  # grade ids of the setup cells the checker has run, in order
+        self._tested = set()  # grade ids of the test cells already run
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
         km.cell_timeout = self.timeout
         return km
 
+    def preprocess(self, nb, resources=None, km=None):
+        self._source = source_cells(self.config, resources or {}, self.log)
+        self._sent, self._tested = [], set()
+        return super().preprocess(nb, resources, km)
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None,
                                  store_history=True):
         checker = getattr(self.km, "checker", None)
-        if not (checker and is_test_cell(cell)):
+        grade_id = _grade_id(cell) if cell.cell_type == "code" else None
+        if checker and self._source is None and is_test_cell(cell):
+            return self._unsourced(cell)
+        source = self._source
+        if not (checker and source and grade_id):
             return await super().async_execute_cell(cell, cell_index, execution_count,
                                                     store_history)
+        if grade_id in source.setup and grade_id not in self._sent:
+            self._catch_up(grade_id)
+            token = self._submit_setup(grade_id)
+            try:
+                return await super().async_execute_cell(cell, cell_index, execution_count,
+                                                        store_history)
+            finally:
+                self._setup_result(grade_id, token)
+        if grade_id in source.tests and grade_id not in self._tested:
+            self._tested.add(grade_id)
+            self._catch_up(grade_id)
+            return await self._graded_test(cell, cell_index, execution_count, grade_id)
+        return await super().async_execute_cell(cell, cell_index, execution_count,
+                                                store_history)
+
+    # -- setup cells in the checker
+    @property
+    def _setup_timeout(self):
+        """Seconds a setup cell may take in the checker: more than in the kernel, since both
+        run it at once (imports, matplotlib's font cache) on a loaded machine."""
+        return max(self.timeout or 30, SETUP_SECONDS)
+
+    def _checker(self):
+        """The kernel's checker, started again (with the setup cells it had run) if it died."""
+        if not self.km.checker.alive():
+            self.log.warning("The checker stopped; starting a new one")
+            self._restart_checker()
+        return self.km.checker
+
+    def _submit_setup(self, grade_id):
+        token = secrets.token_hex(16)
+        self._checker().submit(token, self._source.setup[grade_id], self._setup_timeout,
+                               kind="setup")
+        self._sent.append(grade_id)
+        return token
+
+    def _setup_result(self, grade_id, token):
+        report = self.km.checker.result(token, timeout=self._setup_timeout)
+        if report is None:
+            self.log.warning("Setup cell %s did not finish in the checker; restarting it",
+                             grade_id)
+            self._sent.remove(grade_id)
+            self._restart_checker()
+        elif not report.get("ok"):
+            error = report.get("error") or {}
+            self.log.warning("Setup cell %s failed in the checker (%s: %s); the tests that "
+                             "need what it defines will fail", grade_id, error.get("ename"),
+                             str(error.get("evalue", ""))[:300])
+
+    def _catch_up(self, grade_id):
+        """Run in the checker the source's setup cells before `grade_id` that the notebook
+        has not reached (a submission missing one, or with cells moved)."""
+        for missing in self._source.setup_before(grade_id):
+            if missing not in self._sent:
+                self.log.warning("Setup cell %s not reached before %s: run in the checker "
+                                 "from the source", missing, grade_id)
+                self._setup_result(missing, self._submit_setup(missing))
+
+    def _restart_checker(self):
+        """A new checker, given the setup cells the old one had run (one that does not
+        finish now is left out)."""
+        self.km.restart_checker()
+        for grade_id in list(self._sent):
+            token = secrets.token_hex(16)
+            self.km.checker.submit(token, self._source.setup[grade_id], self._setup_timeout,
+                                   kind="setup")
+            if self.km.checker.result(token, timeout=self._setup_timeout) is None:
+                self.log.warning("Setup cell %s did not finish in the new checker", grade_id)
+                self._sent.remove(grade_id)
+                return self._restart_checker()
+
+    # -- graded test cells
+    async def _graded_test(self, cell, cell_index, execution_count, grade_id):
+        checker = self._checker()
+        code = self._source.tests[grade_id]
+        if not cell.source.endswith(code):  # OverwriteCells restores it: this is not expected
+            self.log.warning("Test cell %s differs from the source's: the source's code is run "
+                             "and shown", grade_id)
+            cell.source = code
         token = secrets.token_hex(16)
         timeout = self.timeout or 30
-        checker.submit(token, cell.source, timeout)
+        checker.submit(token, code, timeout, answers=self._source.answers)
         source, cell.source = cell.source, f"%graded_test {checker.socket_path} {token}"
         try:
             await super().async_execute_cell(cell, cell_index, execution_count,
@@ -58,27 +159,63 @@ class SandboxedExecute(Execute):
             cell.source = source
         report = checker.result(token, timeout=10)
         if report is None:  # the checker hung or died: this test fails, the next gets a new one
-            self.log.error("The checker gave no result for %s; restarting it", _grade_id(cell))
-            self.km.restart_checker()
-            report = {"ok": False, "stdout": "", "stderr": "", "error": {
-                "ename": "GradingError", "evalue": "the test did not finish",
-                "traceback": ["GradingError: the test did not finish"]}}
-        # What the student's code printed while the test called it stays; whether the test
-        # passed is the checker's word alone (the kernel's own errors here are not).
-        cell.outputs = [o for o in cell.outputs if o.output_type in ("stream", "display_data")]
-        for name in ("stdout", "stderr"):
-            if report.get(name):
-                cell.outputs.append(v4.new_output("stream", name=name, text=report[name]))
-        if not report.get("ok"):
-            error = report.get("error") or {}
-            cell.outputs.append(v4.new_output(
-                "error", ename=str(error.get("ename", "Error")),
-                evalue=str(error.get("evalue", "")),
-                traceback=[str(line) for line in error.get("traceback", [])]))
+            self.log.error("The checker gave no result for %s; restarting it", grade_id)
+            self._restart_checker()
+            report = _failed("the test did not finish")
+        # Whether the test passed, and what it printed, is the checker's word alone. What the
+        # student's code printed or displayed in the kernel while the test called it is not
+        # kept: it could show the test's inputs (a function that prints its arguments).
+        printed = sum(_size(output) for output in cell.outputs
+                      if output.output_type in ("stream", "display_data", "execute_result"))
+        cell.outputs = []
+        if printed:
+            cell.outputs.append(v4.new_output("stream", name="stdout", text=(
+                f"(your code printed {printed} characters during this test; output of graded "
+                "tests is not kept)\n")))
+        _add_report(cell, report)
+        return cell
+
+    def _unsourced(self, cell):
+        """A graded test cell of a notebook whose source cannot be found: never run in the
+        kernel (it holds hidden tests), failed with a message for the instructor."""
+        self.log.error("No source for this notebook: test cell %s is not run", _grade_id(cell))
+        cell.outputs = []
+        _add_report(cell, _failed("the grader could not find this notebook's source, so this "
+                                  "test was not run; ask your instructor"))
         return cell
 
     # nbconvert calls the synchronous wrapper, which is bound to the method it wraps.
     execute_cell = run_sync(async_execute_cell)
+
+
+SETUP_SECONDS = 120  # the least a setup cell may take in the checker
+
+
+def _failed(message):
+    return {"ok": False, "stdout": "", "stderr": "", "error": {
+        "ename": "GradingError", "evalue": message, "traceback": [f"GradingError: {message}"]}}
+
+
+def _size(output):
+    """Characters of an output (its text, or the longest of its representations)."""
+    if output.output_type == "stream":
+        return len(output.get("text", ""))
+    sizes = [sum(map(len, v)) if isinstance(v, list) else len(str(v))
+             for v in output.get("data", {}).values()]
+    return max(sizes, default=0)
+
+
+def _add_report(cell, report):
+    """The checker's printed output and error, as the cell's outputs."""
+    for name in ("stdout", "stderr"):
+        if report.get(name):
+            cell.outputs.append(v4.new_output("stream", name=name, text=report[name]))
+    if not report.get("ok"):
+        error = report.get("error") or {}
+        cell.outputs.append(v4.new_output(
+            "error", ename=str(error.get("ename", "Error")),
+            evalue=str(error.get("evalue", "")),
+            traceback=[str(line) for line in error.get("traceback", [])]))
 
 
 class LimitOutputBytes(LimitOutput):

@@ -141,10 +141,14 @@ class Checker:
                                    + self._errors.read()[-2000:])
             self._ready = True
 
-    def submit(self, token, source, timeout):
+    def submit(self, token, source, timeout, kind="test", answers=()):
+        """Send a job: a graded test cell (`kind` "test"), which may read the kernel's values
+        of the names in `answers` only, or a setup cell ("setup"), run in the checker's own
+        namespace (see grading/checker.py)."""
         self.wait_ready()
-        self.process.stdin.write(json.dumps({"token": token, "source": source,
-                                             "timeout": timeout}) + "\n")
+        self.process.stdin.write(json.dumps({"kind": kind, "token": token, "source": source,
+                                             "timeout": timeout,
+                                             "answers": sorted(answers)}) + "\n")
         self.process.stdin.flush()
 
     def result(self, token, timeout):
@@ -292,7 +296,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.checker = None
 
     def restart_checker(self):
-        """A new checker (the old one hung or died); its namespace starts empty."""
+        """A new checker (the old one hung or died); its namespace starts empty (the grader
+        sends it the setup cells again)."""
         self._stop_checker()
         self._start_checker(self._checker_env)
 

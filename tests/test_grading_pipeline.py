@@ -8,8 +8,8 @@ the correct and the blank student for every other lab. ONE `nbgrader autograde '
 stop the run, restore less than every test, or show a hidden test.
 
 Every kernel runs in the sandbox of grading/sandbox.py, and the class includes the hostile
-students of hostile/students.py (lab 01 only; without root and bubblewrap they are left out and
-the rest of the class is graded unsandboxed). Besides the scores, the test proves that no file
+students of hostile/students.py (lab 01, and the labs hostile/pristine.py's LABS names; without
+root and bubblewrap they are left out and the rest of the class is graded unsandboxed). Besides the scores, the test proves that no file
 outside a student's own folder changes, that neither hidden tests nor the grader's environment
 reach any feedback page or graded output, that no process of the run is left, that no student
 reached the network, and that the gradebook holds only what nbgrader wrote.
@@ -50,6 +50,7 @@ _ORDINARY = set(STUDENTS)
 import hostile.students as hostile  # noqa: E402 (registers the hostile class in STUDENTS)
 from hostile.files import NOTHING_TO_READ  # noqa: E402
 from hostile import markup  # noqa: E402
+from hostile import pristine  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))
 from grading.sandbox import sandbox_problem  # noqa: E402
@@ -84,6 +85,8 @@ if _ONLY_LABS:
 def students_of(lab):
     if lab != FIRST_LAB and not FULL_CLASS_EVERYWHERE:
         chosen = list(EVERY_LAB_STUDENTS)
+        # hostile students made for this lab (hostile/pristine.py's LABS), when sandboxed
+        chosen += [s for s, labs in pristine.LABS.items() if lab in labs and not NO_SANDBOX]
     else:
         hostile_too = lab == FIRST_LAB and not NO_SANDBOX
         chosen = [s for s in STUDENTS if s not in HOSTILE or hostile_too]
@@ -432,21 +435,47 @@ def _output_text(cell):
 @pytest.mark.parametrize("student", sorted(HOSTILE))
 def test_graded_outputs_show_no_hidden_test_nor_the_graders_secrets(course, student):
     """What student code printed, in the graded notebook and the feedback page."""
-    _require_graded(student)
+    labs = [lab for lab in LABS if student in students_of(lab)]
+    if not labs:
+        pytest.skip(f"{student} is not graded in this run (BACKPROP_GRADING_ONLY)")
+    for lab in labs:
+        _require_gradable(course, lab)
+        if (lab, student) in course.not_applicable:
+            continue
+        for name in [n for n in lab_notebooks() if n.startswith(f"{lab}/")]:
+            hidden = _hidden_lines(nbformat.read(source_path(name), as_version=4))
+            graded = nbformat.read(course.root / "autograded" / student / name, as_version=4)
+            printed = "\n".join(_output_text(cell) for cell in graded.cells)
+            shown = {line.strip() for line in printed.splitlines()}
+            leaked = sorted(hidden & shown) + sorted(h for h in hidden if len(h) > 20
+                                                     and h in printed)
+            assert not leaked, f"{student}'s graded outputs show hidden test lines: {leaked[:5]}"
+            page = course.root / "feedback" / student / lab / (Path(name).stem + ".html")
+            assert course.secret not in printed and course.secret not in page.read_text(), (
+                f"{student} printed the grader's environment")
+
+
+@sandboxed
+def test_what_the_students_code_prints_during_a_graded_test_is_not_kept(course):
+    """hostile_np_spy's `np` prints every array the learner's functions pass to NumPy: while a
+    graded test calls them, those are the test's inputs. None of it reaches the graded
+    notebook or the feedback; a note says how much was printed."""
+    _require_graded("hostile_np_spy")
     _require_gradable(course, FIRST_LAB)
-    if (FIRST_LAB, student) in course.not_applicable:
-        pytest.skip(course.not_applicable[FIRST_LAB, student])
-    for name in [n for n in lab_notebooks() if n.startswith(f"{FIRST_LAB}/")]:
-        hidden = _hidden_lines(nbformat.read(source_path(name), as_version=4))
-        graded = nbformat.read(course.root / "autograded" / student / name, as_version=4)
-        printed = "\n".join(_output_text(cell) for cell in graded.cells)
-        shown = {line.strip() for line in printed.splitlines()}
-        leaked = sorted(hidden & shown) + sorted(h for h in hidden if len(h) > 20
-                                                 and h in printed)
-        assert not leaked, f"{student}'s graded outputs show hidden test lines: {leaked[:5]}"
-        page = course.root / "feedback" / student / FIRST_LAB / (Path(name).stem + ".html")
-        assert course.secret not in printed and course.secret not in page.read_text(), (
-            f"{student} printed the grader's environment")
+    name = f"{FIRST_LAB}/{FIRST_LAB}.ipynb"
+    graded = nbformat.read(course.root / "autograded" / "hostile_np_spy" / name, as_version=4)
+    tests = [cell for _, cell in graded_test_cells(graded)]
+    assert tests and not [c for c in tests if pristine.SPY_MARK in _output_text(c)], (
+        "the spy's output during a graded test was kept")
+    noted = [c for c in tests if "printed" in _output_text(c)
+             and "output of graded tests is not kept" in _output_text(c)]
+    assert noted, "no graded test cell says that the student's code printed during it"
+    page = course.root / "feedback" / "hostile_np_spy" / FIRST_LAB / f"{FIRST_LAB}.html"
+    shown = page.read_text(encoding="utf-8").count(pristine.SPY_MARK)
+    test_ids = {id(c) for c in tests}
+    elsewhere = sum(c.source.count(pristine.SPY_MARK) + _output_text(c).count(pristine.SPY_MARK)
+                    for c in graded.cells if id(c) not in test_ids)
+    assert shown == elsewhere, "the feedback shows the spy's output of a graded test"
 
 
 @sandboxed
@@ -536,7 +565,12 @@ def _hidden_lines(source):
         inside, outside = partition_lines(cell.source, HIDDEN_MARKERS)
         hidden |= {line.strip() for line in inside}
         public |= {line.strip() for line in outside}
-    return {line for line in hidden - public if len(line) > 3}
+    return {line for line in hidden - public if len(line) > 3 and not _NAMES_ONLY.match(line)}
+
+
+# A hidden line that only calls a function on names, `mul_backward(out, a, b)`, shows no value
+# of the test, and a visible check's message names the same call when the call fails.
+_NAMES_ONLY = re.compile(r"^\w+\((\w+(, )?)*\)$")
 
 
 @pytest.mark.parametrize("lab, student", [(lab, s) for lab, s in CLASS if s != "missing"])
@@ -693,7 +727,7 @@ def test_audit_flags_every_tampering_student_and_nobody_else(course):
     audit = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(audit)
     flagged = {student for student, lab, _ in audit.audit(course.root) if lab == FIRST_LAB}
-    graded = set(students_of(FIRST_LAB))
+    graded = {s for s in students_of(FIRST_LAB) if (FIRST_LAB, s) not in course.not_applicable}
     tampering = {s for s in graded if s.startswith(("tamper_", "hostile_"))
                  and s not in NOTHING_TO_READ}
     honest = {s for s in graded if s not in tampering and s not in NOTHING_TO_READ

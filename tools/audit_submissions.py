@@ -26,6 +26,10 @@ SUSPICIOUS = {
         r"|f_globals|f_locals|_current_frames",
     "replaces a function of NumPy or of the course library":
         r"^\s*(np|numpy|checks|backprop)(\.\w+)+\s*=[^=]|setattr\(",
+    "rebinds a name the setup cell gives (the tests do not use it, but why?)":
+        r"^\s*(np|numpy|checks|math|plt|engine|Value)\s*=[^=]",
+    "binds a name to a function of NumPy or of the library (an alias is not an answer)":
+        r"^\s*\w+\s*=\s*(np|numpy|math|backprop|engine|functional)(\.\w+)+\s*(#.*)?$",
     "imports the course library (does it call a reference for what the lab asks?)":
         r"^\s*(from|import)\s+backprop\b",
     "touches files, processes or the network":

@@ -661,3 +661,4 @@ def one_huge_line(lab):
 from hostile import files  # noqa: E402,F401 (registers the hostile students of files.py)
 import hostile.markup  # noqa: E402,F401 (registers the markup students)
 import hostile.lookup  # noqa: E402,F401 (registers those who pass build-and-train untrained)
+from hostile import pristine  # noqa: E402,F401 (its students, against the tests' namespace)
