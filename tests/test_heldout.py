@@ -133,3 +133,11 @@ def test_lab08_an_untrained_network_misses_the_target():
 def test_lab02_zero_weights_are_told_they_know_nothing():
     with pytest.raises(LabCheckError, match="the loss of weights that know nothing"):
         fresh("lab02").check_build_and_train(lambda X, y: (np.zeros((64, 10)), np.zeros(10)))
+
+
+def test_the_visible_checks_noise_is_the_same_on_every_run():
+    """A learner rerunning a visible check sees the same numbers (and docs/mistakes.md, which
+    records the visible checks' messages, is a function of the code)."""
+    X = np.zeros((4, 3))
+    first, second = (heldout.noisy(X, heldout.visible_rng()) for _ in range(2))
+    assert np.array_equal(first, second) and not np.array_equal(first, X)

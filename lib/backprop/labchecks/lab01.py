@@ -205,7 +205,7 @@ def check_build_and_train(train_digits_mlp, target=DIGITS_TARGET):
     with checks.report("build_and_train"):
         digits = digits_splits()
         model = train_and_measure(train_digits_mlp, digits.X_train, digits.y_train)
-        noisy = heldout.noisy(digits.X_test, heldout.grading_rng())
+        noisy = heldout.noisy(digits.X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your trained MLP", model, digits.X_test, digits.y_test, noisy, target,
             hint="Hint: did you copy the trained weights (\"0.W\" is W1, \"2.W\" is W2), and "

@@ -264,7 +264,7 @@ def check_build_and_train(train_softmax_regression, target=DIGITS_TARGET):
             "weights that know nothing. Hint: check the sign of your update (a step AGAINST "
             "the gradient) and your gradients of W and b (the chain rule from dlogits, as "
             "Lesson 02 does for a linear model)."))
-        noisy = heldout.noisy(digits.X_test, heldout.grading_rng())
+        noisy = heldout.noisy(digits.X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your softmax regression", model, digits.X_test, digits.y_test, noisy, target,
             hint="Hint: train longer or with a larger learning rate, and check that dW sums "

@@ -201,11 +201,11 @@ def digits_splits():
 
 def check_build_and_train(digits_params):
     """The learner's trained MLP, run through the library's layers, measured on the test split
-    it never saw and on a copy with a little noise drawn now."""
+    it never saw and on a copy with a little fixed noise."""
     with checks.report("build_and_train"):
         params = heldout.mlp_params(digits_params, "digits_params", name="digits_params")
         _, _, (X_test, y_test) = digits_splits()
-        noisy = heldout.noisy(X_test, heldout.grading_rng())
+        noisy = heldout.noisy(X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your MLP", heldout.library_mlp(params), X_test, y_test, noisy, TEST_TARGET,
             hint="Hint: is the training loss falling? Try more epochs or another learning rate, "

@@ -319,7 +319,7 @@ def library_cnn(cnn):
 
 def check_build_and_train(cnn):
     """The learner's trained CNN, with their convolution layer: its weights, run through the
-    library's layers, measured on the test split and on a copy with a little noise drawn now."""
+    library's layers, measured on the test split and on a copy with a little fixed noise."""
     with checks.report("build_and_train"):
         checks.check_true(isinstance(cnn, Layer),
                           f"cnn should be your trained model (a backprop Layer, such as a "
@@ -331,7 +331,7 @@ def check_build_and_train(cnn):
                           "backward call your conv_forward_naive and conv_backward_naive), "
                           "not the library's Conv2d.")
         _, _, (X_test, y_test) = digit_images_splits()
-        noisy = heldout.noisy(X_test, heldout.grading_rng())
+        noisy = heldout.noisy(X_test, heldout.visible_rng())
         test_accuracy, _ = heldout.check_classifier(
             "your CNN", library_cnn(cnn), X_test, y_test, noisy, TEST_TARGET,
             hint="Hint: is the training loss falling? Does your layer fill grads with the same "

@@ -316,13 +316,13 @@ def library_model(model):
 
 def check_build_and_train(model):
     """The learner's chosen network, its weights run through the library's layers, on the test
-    split and on a copy with a little noise drawn now, against the unregularized baseline."""
+    split and on a copy with a little fixed noise, against the unregularized baseline."""
     with checks.report("build_and_train"):
         _, _, X_val, y_val, X_test, y_test = noisy_digits()
         trained = library_model(model)
         baseline = train.accuracy(train.predict(baseline_model(), X_test), y_test)
         val_accuracy = train.accuracy(train.predict(trained, X_val), y_val)
-        noisy = heldout.noisy(X_test, heldout.grading_rng())
+        noisy = heldout.noisy(X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your model", trained, X_test, y_test, noisy, baseline + MIN_GAIN,
             hint=f"(The unregularized baseline scores {baseline:.3f}; the target is that + "
