@@ -1,4 +1,5 @@
-"""Lessons 06-10 assert what their text says about their own numbers (issue 19, item 6).
+"""Lessons 06-11 assert what their text says about their own numbers (issue 19, item 6;
+lesson 11 from issue 23).
 
 Reads the committed .ipynb files only (no kernel): each lesson imports `backprop.claims.claim`
 and calls it; every code cell that calls it shows, in its stored outputs, the "✓ statement"
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
-LESSONS = ["06_cnn", "07_rnn", "08_overfitting", "09_local_minima", "10_beyond_backprop"]
+LESSONS = ["06_cnn", "07_rnn", "08_overfitting", "09_local_minima", "10_beyond_backprop",
+           "11_normalization"]
 IMPORT = "from backprop.claims import claim"
 CALL = re.compile(r"(?<![\w.])claim\(")
 # A cell comparing with PyTorch prints this instead of running its claim when PyTorch is absent.
