@@ -20,6 +20,13 @@ TEST_TARGET = 0.93  # test accuracy of the learner's deep residual network with 
 DEPTH = 20          # residual blocks of the build-and-train network
 
 
+UNBIASED = "the variance of the forward pass divides by N, not N - 1"
+NO_EPS = "eps belongs in the backward pass too: the forward divides by sqrt(var + eps)"
+A_SUM = "a sum over the batch, not a mean: every example adds its share"
+LAYER_AXIS = ("batch norm's statistics are over the batch (axis 0), one per feature; over the "
+              "features (axis 1) is layer norm")
+
+
 def _unchanged(name, arrays, saved):
     checks.check_true(all(np.array_equal(a, s) for a, s in zip(arrays, saved)),
                       f"{name} changed one of its input arrays in place: compute new arrays "
@@ -141,6 +148,7 @@ def check_batchnorm_backward(batchnorm_backward):
                 return gamma_ * _normalized(x_, eps, **variant) + beta_
 
             dx, dgamma, dbeta = _gradients(forward, [x, gamma, beta], dout)
+            unbiased, layer_axis = _normalized(x, eps, ddof=1), _normalized(x, eps, axis=1)
             mean, var = x.mean(axis=0), x.var(axis=0)
 
             def wrong_dx(**variant):  # dx of a forward pass that a mistake differentiates
@@ -157,14 +165,19 @@ def check_batchnorm_backward(batchnorm_backward):
             checks.check_close(f"dbeta for {shape}", received_dbeta, dbeta, batch_size=N,
                                mistakes={
                 "sum over the batch (axis 0): dbeta has one entry per feature":
-                    dout.sum(axis=1)})
+                    dout.sum(axis=1),
+                A_SUM: dout.mean(axis=0)})
             checks.check_close(f"dgamma for {shape}", received_dgamma, dgamma, batch_size=N,
                                mistakes={
                 "sum over the batch (axis 0): dgamma has one entry per feature":
                     (dout * xhat).sum(axis=1),
                 "gamma multiplies the NORMALIZED input xhat, not x": (dout * x).sum(axis=0),
                 "gamma multiplies xhat: its gradient needs xhat, not dout alone":
-                    dout.sum(axis=0)})
+                    dout.sum(axis=0),
+                UNBIASED: (dout * unbiased).sum(axis=0),
+                NO_EPS: (dout * _normalized(x, 0.0)).sum(axis=0),
+                A_SUM: (dout * xhat).mean(axis=0),
+                LAYER_AXIS: (dout * layer_axis).sum(axis=0)})
             checks.check_close(f"dx for {shape}", received_dx, dx, rtol=1e-5, atol=1e-7,
                                batch_size=N, mistakes={
                 "the mean's path is missing: x reaches the output through the batch mean too "
@@ -173,16 +186,13 @@ def check_batchnorm_backward(batchnorm_backward):
                 "variance too": wrong_dx(frozen_var=var[None]),
                 "only the direct path: x also reaches the output through the batch mean and "
                 "the batch variance": wrong_dx(frozen_mean=mean[None], frozen_var=var[None]),
-                "the variance of the forward pass divides by N, not N - 1":
-                    wrong_dx(ddof=1),
-                "eps belongs in the backward pass too: the forward divides by "
-                "sqrt(var + eps)": gradcheck.numerical_gradient(
+                UNBIASED: wrong_dx(ddof=1),
+                NO_EPS: gradcheck.numerical_gradient(
                     lambda x_: gamma * _normalized(x_, 0.0) + beta, x.copy(), dout),
                 "gamma scales xhat, so the gradient reaching xhat is gamma * dout":
                     gradcheck.numerical_gradient(lambda x_: _normalized(x_, eps), x.copy(),
                                                  dout),
-                "batch norm's statistics are over the batch (axis 0), one per feature; over "
-                "the features (axis 1) is layer norm": wrong_dx(axis=1)})
+                LAYER_AXIS: wrong_dx(axis=1)})
         # invariants: shifting all of a feature's values leaves the output as it is, and one
         # example's gradient moves every example of the batch
         x, gamma = _batch(rng, 6, 3), np.array([0.5, 2.0, 1.0])
@@ -313,4 +323,10 @@ def check_build_and_train(deep_net):
                           f"digits correctly, below the target {TEST_TARGET}. Hint: does your "
                           "layer update running_mean and running_var in place in training mode "
                           "and use them in evaluation mode? Is the training loss falling?")
+        yours = np.asarray(predict(deep_net, X_test), dtype=float)
+        checks.check_true(yours.shape == (len(y_test), 10) and np.allclose(
+                              yours, predict(reference, X_test), rtol=1e-6, atol=1e-6),
+                          "in evaluation mode, your network's outputs differ from those of the "
+                          "same weights and running averages in the library's layers: does "
+                          "your layer call batchnorm_forward with training=self.training?")
     print(f"  test accuracy {test_accuracy:.3f} (target {TEST_TARGET})")
