@@ -81,7 +81,7 @@ def library_step(model, x, y):
 
     def step():
         loss, dlogits = softmax_cross_entropy(model.forward(x), y)
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)  # as fit: no dx for the data (nor in PyTorch)
         optimizer.step()
         return float(loss)
     return step
