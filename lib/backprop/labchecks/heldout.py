@@ -12,7 +12,7 @@ not at all) does not.
 """
 import numpy as np
 
-from backprop import checks, train
+from backprop import checks, data, train
 from backprop.layers import Linear, ReLU, Sequential
 
 # Standard deviation of the noise added to held-out inputs: for digit pixels (in [0, 1], in
@@ -36,6 +36,15 @@ VISIBLE_NOISE_SEED = 2024
 def visible_rng():
     """The generator of the visible checks' noise: the same draws on every run."""
     return np.random.default_rng(VISIBLE_NOISE_SEED)
+
+
+def standardized_digits(seed=0):
+    """The digits split by `seed` and standardized with the training split's statistics:
+    ``((X_train, y_train), (X_val, y_val), (X_test, y_test))``."""
+    X, y = data.load_digits()
+    splits = data.train_val_test_split(X, y, seed=seed)
+    X_train, X_val, X_test = data.standardize(splits.X_train, splits.X_val, splits.X_test)
+    return (X_train, splits.y_train), (X_val, splits.y_val), (X_test, splits.y_test)
 
 
 def grading_rng():

@@ -8,7 +8,6 @@ import numpy as np
 
 from backprop import checks
 from backprop import gradcheck
-from backprop import data
 from backprop.labchecks import heldout
 from backprop.functional import sigmoid
 from backprop.layers import Linear, ReLU, Sequential, Sigmoid
@@ -192,11 +191,9 @@ def check_train_step(train_step):
 
 
 def digits_splits():
-    """The digits split of the lab (seed 0), standardized with the training statistics."""
-    X, y = data.load_digits()
-    splits = data.train_val_test_split(X, y, seed=0)
-    X_train, X_val, X_test = data.standardize(splits.X_train, splits.X_val, splits.X_test)
-    return (X_train, splits.y_train), (X_val, splits.y_val), (X_test, splits.y_test)
+    """The digits split of the lab (seed 0), standardized with the training statistics:
+    ``((X_train, y_train), (X_val, y_val), (X_test, y_test))``."""
+    return heldout.standardized_digits()
 
 
 def check_build_and_train(digits_params):

@@ -10,7 +10,7 @@ import numpy as np
 
 from backprop import checks
 from backprop import gradcheck
-from backprop import data
+from backprop.labchecks import heldout
 from backprop.layers import Layer, Linear, ReLU, Sequential
 from backprop.normalization import BatchNorm1d
 from backprop.residual import Residual
@@ -280,11 +280,9 @@ def deep_reference(width, depth=DEPTH, norm=True):
 
 
 def digits_splits():
-    """The digits split of the lab (seed 0), standardized with the training statistics."""
-    X, y = data.load_digits()
-    splits = data.train_val_test_split(X, y, seed=0)
-    X_train, X_val, X_test = data.standardize(splits.X_train, splits.X_val, splits.X_test)
-    return (X_train, splits.y_train), (X_val, splits.y_val), (X_test, splits.y_test)
+    """The digits split of the lab (seed 0), standardized with the training statistics:
+    ``((X_train, y_train), (X_val, y_val), (X_test, y_test))``."""
+    return heldout.standardized_digits()
 
 
 def check_build_and_train(deep_net):
