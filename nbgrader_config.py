@@ -20,7 +20,7 @@ sys.path.insert(0, HERE)  # the course's grading machinery, grading/
 try:
     from grading.cells import SortOutCells
     from grading.markup import StudentMarkupAsText
-    from grading.preprocessors import LimitOutputBytes, RestoreLockedCells, SandboxedExecute
+    from grading.preprocessors import LimitOutputBytes, SandboxedExecute
 except ImportError as missing:  # this file copied without grading/: only autograde needs it
     _why = (f"grading/ must sit next to nbgrader_config.py for autograde ({missing}); copy "
             "it from the Backprop Lab repository")
@@ -28,7 +28,7 @@ except ImportError as missing:  # this file copied without grading/: only autogr
     class _NeedsGrading(NbGraderPreprocessor):
         def preprocess(self, nb, resources):
             raise RuntimeError(_why)
-    LimitOutputBytes = RestoreLockedCells = SandboxedExecute = _NeedsGrading
+    LimitOutputBytes = SandboxedExecute = _NeedsGrading
     SortOutCells = StudentMarkupAsText = _NeedsGrading
 
 # nbgrader runs the `alembic` command (from PATH) when it creates a new gradebook; without this,
@@ -73,7 +73,7 @@ c.LimitOutput.max_traceback = 60
 c.LimitOutputBytes.max_bytes = 100_000
 
 # A test cell the student deleted is put back from the gradebook and run, never silently 0;
-# RestoreLockedCells puts back any other locked cell (setup code, markdown) too.
+# SortOutCells (below) puts back any other locked cell (setup code, markdown) too.
 c.OverwriteCells.add_missing_cells = True
 
 # Autograding runs every submission's kernel in a sandbox (grading/sandbox.py; needs root and
@@ -90,7 +90,7 @@ c.OverwriteCells.add_missing_cells = True
 # autograde's log. SortOutCells does what nbgrader's DeduplicateIds would, without leaving
 # cells that make OverwriteCells fail.
 c.Autograde.sanitize_preprocessors = [SortOutCells, ClearOutput, OverwriteKernelspec,
-                                      OverwriteCells, RestoreLockedCells, CheckCellMetadata]
+                                      OverwriteCells, CheckCellMetadata]
 # What the learner's code displays, and the markdown they write, reach autograded/ (which
 # feedback and formgrader render) as text: HTML, Markdown, JavaScript, SVG and widget outputs
 # are dropped (their text/plain form stays; images stay), the learner's markdown has its HTML

@@ -13,9 +13,8 @@ What JupyterLab lets a learner do, and what stock nbgrader 0.9 does with it:
 
 Here, for every grade id of the gradebook one cell keeps it (see `_keeper`) with the roles
 the gradebook gives it (grade, solution, locked, points); every other cell loses its nbgrader
-metadata and runs as the learner's plain code or text, ungraded. A deleted graded cell is put
-back (nbgrader's own cell, after the nearest cell before it in the source that is still
-there), and a test cell is moved below the answers and setup code that come before it in the
+metadata and runs as the learner's plain code or text, ungraded. A deleted locked or graded cell
+is put back (after the nearest cell before it in the source that is still there), and a test cell is moved below the answers and setup code that come before it in the
 source. Each change is logged as a warning naming the cell.
 """
 from dataclasses import dataclass
@@ -58,13 +57,8 @@ class Recorded:
                f"{self.grade_id}"
 
 
-def recorded_cells(gradebook, notebook, assignment):
-    """{grade id: Recorded} of a source notebook, in the source's order; None when the
-    gradebook does not know the notebook."""
-    try:
-        source = gradebook.find_notebook(notebook, assignment)
-    except MissingEntry:
-        return None
+def recorded_cells(source):
+    """{grade id: Recorded} of a source notebook (the gradebook's Notebook), in its order."""
     points = {cell.name: float(cell.max_score) for cell in source.grade_cells}
     solutions = {cell.name for cell in source.solution_cells}
     tasks = {cell.name for cell in source.task_cells}
@@ -72,6 +66,18 @@ def recorded_cells(gradebook, notebook, assignment):
                                 cell.name in points, cell.name in solutions, cell.name in tasks,
                                 points.get(cell.name))
             for order, cell in enumerate(source.source_cells)}
+
+
+def _locked_cell(source_cell):
+    """A locked, ungraded cell of the source (setup code or markdown) as recorded in the
+    gradebook; nbgrader's OverwriteCells then checks it like any other locked cell."""
+    make = (nbformat.v4.new_code_cell if source_cell.cell_type == "code"
+            else nbformat.v4.new_markdown_cell)
+    cell = make(source_cell.source)
+    cell.metadata.update(deletable=False, editable=False, nbgrader={
+        "grade": False, "grade_id": source_cell.name, "locked": True, "solution": False,
+        "schema_version": 3, "checksum": source_cell.checksum})
+    return cell
 
 
 def _meta(cell):
@@ -96,14 +102,15 @@ class SortOutCells(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
-            recorded = recorded_cells(gradebook, resources["nbgrader"]["notebook"],
-                                      resources["nbgrader"]["assignment"])
-            if recorded is None:
+            try:
+                source = gradebook.find_notebook(resources["nbgrader"]["notebook"],
+                                                 resources["nbgrader"]["assignment"])
+            except MissingEntry:
                 return nb, resources
+            recorded = recorded_cells(source)
             self.keep_one_cell_per_grade_id(nb, recorded)
-            overwrite = OverwriteCells(config=self.config)
-            if overwrite.add_missing_cells:
-                self.put_back_graded_cells(nb, recorded, gradebook, resources, overwrite)
+            self.put_back_deleted_cells(nb, recorded, source,
+                                        OverwriteCells(config=self.config))
         self.move_tests_below_what_they_test(nb, recorded)
         return nb, resources
 
@@ -159,27 +166,34 @@ class SortOutCells(NbGraderPreprocessor):
         else:
             meta.pop("points", None)
 
-    # -- deleted graded cells --------------------------------------------------------------
-    def put_back_graded_cells(self, nb, recorded, gradebook, resources, overwrite):
-        """nbgrader's OverwriteCells puts a deleted graded cell back after the cell before it
-        in the source, and fails when that cell is gone too; here it goes after the nearest
-        cell before it that is still there (nbgrader then finds nothing missing)."""
+    # -- deleted cells ---------------------------------------------------------------------
+    def put_back_deleted_cells(self, nb, recorded, source, overwrite):
+        """Every locked cell (setup code, markdown) the learner deleted, and every graded cell
+        when nbgrader's `OverwriteCells.add_missing_cells` is on, goes back after the nearest
+        cell before it in the source that is still there (nbgrader's OverwriteCells puts a
+        graded cell after the cell before it in the source, and fails when that one is gone
+        too; it puts back no other locked cell). A deleted answer cell is not put back: its
+        tests fail."""
         present = {_meta(c).get("grade_id") for c in nb.cells} - {None}
-        source = gradebook.find_notebook(resources["nbgrader"]["notebook"],
-                                         resources["nbgrader"]["assignment"])
-        position = 0
+        position = 0  # index in nb.cells after the last source cell seen so far
         for cell in source.source_cells:
             record = recorded[cell.name]
             if cell.name in present:
                 position = 1 + next(i for i, c in enumerate(nb.cells)
                                     if _meta(c).get("grade_id") == cell.name)
-            elif record.grade:
-                self.log.warning("%s is missing: put back from the gradebook at cell %d",
-                                 record.describe(), position)
+                continue
+            if record.grade and overwrite.add_missing_cells:
                 # nbgrader's own cell (a NotebookNode only at its top level)
-                nb.cells.insert(position, nbformat.from_dict(overwrite.missing_cell_transform(
-                    cell, record.points, is_solution=record.solution)))
-                position += 1
+                restored = nbformat.from_dict(overwrite.missing_cell_transform(
+                    cell, record.points, is_solution=record.solution))
+            elif record.locked and not record.grade:
+                restored = _locked_cell(cell)
+            else:
+                continue
+            self.log.warning("%s is missing: put back from the gradebook at cell %d",
+                             record.describe(), position)
+            nb.cells.insert(position, restored)
+            position += 1
 
     # -- test cells below what they test ---------------------------------------------------
     def move_tests_below_what_they_test(self, nb, recorded):

@@ -8,16 +8,16 @@
   kernel printed during the test is dropped (a note says how much).
 - `LimitOutputBytes`: nbgrader's LimitOutput, plus a cap on the bytes of each cell's output
   (a single 30 MB line is one line).
-- `RestoreLockedCells`: puts back every locked cell (setup code, markdown, tests) that a
-  student deleted, in the source's order; nbgrader itself only puts back graded cells.
+
+Deleted, duplicated and stray cells are sorted out before execution by `SortOutCells`
+(grading/cells.py).
 """
 import secrets
 
 from nbclient.util import run_sync
 from nbformat import v4
 from nbgrader import utils
-from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import Execute, LimitOutput, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, LimitOutput
 from traitlets import Integer
 
 from .sandbox import SandboxedKernelManager
@@ -268,38 +268,3 @@ class LimitOutputBytes(LimitOutput):
         if not data and output.output_type in ("display_data", "execute_result"):
             data["text/plain"] = note.strip()
         return budget
-
-
-class RestoreLockedCells(NbGraderPreprocessor):
-    """Put back, from the gradebook, every locked cell missing from a submission (a deleted
-    setup cell otherwise makes every later test fail). Runs after nbgrader's OverwriteCells,
-    which restores the contents of locked cells that are present and re-adds graded ones."""
-
-    def preprocess(self, nb, resources):
-        with Gradebook(resources["nbgrader"]["db_url"]) as gradebook:
-            try:
-                source = gradebook.find_notebook(resources["nbgrader"]["notebook"],
-                                                 resources["nbgrader"]["assignment"])
-            except MissingEntry:
-                return nb, resources
-            present = {_grade_id(c) for c in nb.cells if utils.is_locked(c)
-                       or utils.is_grade(c) or utils.is_solution(c)} - {None}
-            position = 0  # index in nb.cells after the last source cell seen so far
-            for cell in source.source_cells:
-                if cell.name in present:
-                    position = 1 + next(i for i, c in enumerate(nb.cells)
-                                        if _grade_id(c) == cell.name)
-                elif cell.locked:
-                    self.log.warning("Locked cell %s is missing: put back", cell.name)
-                    nb.cells.insert(position, self._cell(cell))
-                    position += 1
-        return nb, resources
-
-    @staticmethod
-    def _cell(source_cell):
-        make = v4.new_code_cell if source_cell.cell_type == "code" else v4.new_markdown_cell
-        cell = make(source_cell.source)
-        cell.metadata.update(deletable=False, editable=False, nbgrader={
-            "grade": False, "grade_id": source_cell.name, "locked": True, "solution": False,
-            "schema_version": 3, "checksum": source_cell.checksum})
-        return cell

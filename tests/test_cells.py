@@ -21,7 +21,6 @@ from notebooks import REPO_ROOT
 sys.path.insert(0, str(REPO_ROOT))
 from grading.cells import SortOutCells  # noqa: E402
 from grading.markup import NOTE, StudentMarkupAsText  # noqa: E402
-from grading.preprocessors import RestoreLockedCells  # noqa: E402
 
 
 def _cell(kind, grade_id, source, **roles):
@@ -69,7 +68,7 @@ def _sanitize(nb, resources, caplog):
     config = Config()
     config.OverwriteCells.add_missing_cells = True
     with caplog.at_level(logging.WARNING):
-        for step in (SortOutCells, OverwriteCells, RestoreLockedCells, CheckCellMetadata):
+        for step in (SortOutCells, OverwriteCells, CheckCellMetadata):
             nb, resources = step(config=config).preprocess(nb, resources)
     return nb
 
@@ -166,6 +165,15 @@ def test_a_test_deleted_with_its_answer_and_the_cell_before_is_put_back(resource
     assert nb.cells[-1].source.endswith("assert b() == 2")
     assert nb.cells[-1].metadata.nbgrader["points"] == 3
     assert "test cell test_b is missing: put back from the gradebook" in caplog.text
+
+
+def test_a_deleted_setup_cell_is_put_back_in_its_place(resources, caplog):
+    nb = _release()
+    del nb.cells[1]  # the locked setup code
+    nb = _sanitize(nb, resources, caplog)
+    assert _ids(nb) == _ids(_source())
+    assert nb.cells[1].source == "import math" and nb.cells[1].metadata.nbgrader["locked"]
+    assert "locked setup cell setup is missing: put back from the gradebook" in caplog.text
 
 
 def test_an_unchanged_notebook_is_left_as_it_is(resources, caplog):
