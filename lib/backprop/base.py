@@ -402,12 +402,15 @@ class Layer:
         return sum(param.size for _, param, _ in self.named_parameters())
 
     # -- helpers shared by every layer -------------------------------------------------
-    def _input(self, x, dtype):
-        """`x` as this layer's input (`as_layer_input`). An ndarray of `dtype`, the case of
-        every step of a training loop, passes without building the layer's name for an error
-        message it would not need."""
-        if type(x) is np.ndarray and x.dtype == dtype:
+    def _input(self, x, dtype=None):
+        """`x` as this layer's input: an array of exactly `dtype` (`as_layer_input`), or with
+        `dtype` None of any float dtype (`as_float_array`). An ndarray that already is one, the
+        case of every step of a training loop, passes without building the layer's name for an
+        error message it would not need."""
+        if type(x) is np.ndarray and (x.dtype.kind == "f" if dtype is None else x.dtype == dtype):
             return x
+        if dtype is None:
+            return as_float_array(x, repr(self))
         return as_layer_input(x, repr(self), dtype)
 
     def _check_dout(self, dout, out_shape, dtype=None):

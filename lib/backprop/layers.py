@@ -82,8 +82,7 @@ class _Elementwise(Layer):
     """An activation applied entrywise; input of any shape, output of the same shape."""
 
     def forward(self, x):
-        if not (type(x) is np.ndarray and x.dtype.kind == "f"):  # else: it is already one
-            x = as_float_array(x, repr(self))
+        x = self._input(x)
         out = self._f(x)
         self._cache = (x, out)
         return out

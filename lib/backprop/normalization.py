@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .base import Layer, as_float_array, as_layer_input
+from .base import Layer
 
 _DIVERGED = ("if this happened in training, an earlier layer diverged: lower the learning "
              "rate; otherwise check the data for missing values")
@@ -92,22 +92,6 @@ def _row_statistics(a, eps, centred=True):
     return mean, xc, var, ((var + eps) ** -0.5)[:, None]  # one call fewer than 1 / sqrt
 
 
-def _array(layer, x, dtype):
-    """`x` as an ndarray of `dtype`, or the base class's TypeError (the layer's repr, which
-    names it, is only built when something is wrong)."""
-    if type(x) is np.ndarray and (x.dtype == dtype or dtype is None and x.dtype.kind == "f"):
-        return x
-    return as_layer_input(x, repr(layer), dtype) if dtype is not None else \
-        as_float_array(x, repr(layer))
-
-
-def _dout(layer, dout, shape, dtype):
-    """`dout` checked against the shape and dtype of the last forward's output."""
-    if type(dout) is np.ndarray and dout.dtype == dtype and dout.shape == shape:
-        return dout
-    return layer._check_dout(dout, shape if layer._cache is not None else (), dtype)
-
-
 class _BatchNorm(Layer):
     """What BatchNorm1d and BatchNorm2d share; they differ in the input shapes they accept.
 
@@ -165,8 +149,8 @@ class _BatchNorm(Layer):
     def forward(self, x):
         params, buffers = self.own_params(), self.own_buffers()
         # the dtype of the parameters, else of the running statistics, else any float dtype
-        x = _array(self, x, params["weight"].dtype if params else
-                   buffers["running_mean"].dtype if buffers else None)
+        x = self._input(x, params["weight"].dtype if params else
+                        buffers["running_mean"].dtype if buffers else None)
         if x.ndim not in self._ndims or x.shape[1] != self.num_features:
             raise ValueError(f"{self!r}: expected input of shape {self._layout} with "
                              f"C = {self.num_features} channels, got {x.shape}")
@@ -214,7 +198,7 @@ class _BatchNorm(Layer):
     def backward(self, dout):
         xc, inv_std, scale, x_shape, shape, undo, batch_stats = \
             self._cache if self._cache is not None else (None,) * 7
-        dout = _dout(self, dout, x_shape, xc.dtype if xc is not None else None)
+        dout = self._check_dout(dout, x_shape, xc.dtype if xc is not None else None)
         g = self._rows(dout)[0]
         if self.affine or batch_stats:
             ones = _constant(g.shape[1], g.dtype, 1.0)
@@ -298,7 +282,7 @@ class _LastAxesNorm(Layer):
 
     def forward(self, x):
         params = self.own_params()
-        x = _array(self, x, params["weight"].dtype if params else None)
+        x = self._input(x, params["weight"].dtype if params else None)
         k = len(self.normalized_shape)
         if x.shape[x.ndim - k:] != self.normalized_shape or x.ndim < k:
             raise ValueError(f"{self!r}: expected input of shape (..., "
@@ -327,7 +311,7 @@ class _LastAxesNorm(Layer):
         norm. The row sums of ``g * xhat`` and ``g`` are those of ``dout * xhat`` and ``dout``
         weighted by the weight (products with it), so g itself is never summed."""
         xhat, inv_std, x_shape = self._cache if self._cache is not None else (None,) * 3
-        dout = _dout(self, dout, x_shape, xhat.dtype if xhat is not None else None)
+        dout = self._check_dout(dout, x_shape, xhat.dtype if xhat is not None else None)
         dout = dout.reshape(xhat.shape)
         dout_xhat = dout * xhat
         params = self.own_params()

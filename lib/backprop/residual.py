@@ -14,9 +14,7 @@ Where the norm goes (the two placements of the Transformer literature):
 - post-norm (``pre_norm=False``, the original Transformer's): ``out = norm(x + f(x))``; every
   block's norm sits on the highway, and its backward rescales the gradient at every block.
 """
-import numpy as np
-
-from .base import Layer, _name, as_float_array
+from .base import Layer, _name
 
 
 class Residual(Layer):
@@ -40,8 +38,7 @@ class Residual(Layer):
         self.pre_norm = bool(pre_norm)
 
     def forward(self, x):
-        if type(x) is not np.ndarray or x.dtype.kind != "f":  # repr only when needed: it is long
-            x = as_float_array(x, repr(self))
+        x = self._input(x)
         inner = self.norm.forward(x) if self.norm is not None and self.pre_norm else x
         fx = self.block.forward(inner)
         if getattr(fx, "shape", None) != x.shape:
@@ -56,8 +53,7 @@ class Residual(Layer):
         return out
 
     def backward(self, dout):
-        if type(dout) is not np.ndarray or dout.shape != self._cache:
-            dout = self._check_dout(dout, self._cache or ())
+        dout = self._check_dout(dout, self._cache or ())
         if self.norm is not None and not self.pre_norm:
             dout = self.norm.backward(dout)  # post-norm: the norm comes last, so first back
         dinner = self.block.backward(dout)
