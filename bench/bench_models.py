@@ -14,7 +14,7 @@ import statistics
 import time
 
 import numpy as np
-from machine import emit_report, machine_lines
+from machine import emit_report, machine_lines, torch
 
 from backprop.conv import Conv2d, Flatten, MaxPool2d
 from backprop.conv_naive import conv2d_backward_naive, conv2d_forward_naive
@@ -22,10 +22,6 @@ from backprop.layers import Linear, ReLU, Sequential
 from backprop.losses import softmax_cross_entropy
 from backprop.optim import SGD
 
-try:
-    import torch
-except ImportError:  # the benchmark still times the library alone
-    torch = None
 try:  # to set NumPy's BLAS thread count (threadpoolctl comes with scikit-learn)
     from threadpoolctl import ThreadpoolController
 except ImportError:

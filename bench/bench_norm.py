@@ -14,7 +14,8 @@ threadpoolctl, PyTorch via torch.set_num_threads). Without PyTorch only the libr
 from contextlib import nullcontext
 
 import numpy as np
-from machine import alternating_medians, bench_arguments, emit_report, machine_lines
+from machine import (alternating_medians, bench_arguments, emit_report, machine_lines,
+                     threadpool_limits, torch)
 
 from backprop.layers import Linear, ReLU, Sequential
 from backprop.losses import softmax_cross_entropy
@@ -22,14 +23,6 @@ from backprop.normalization import BatchNorm1d, LayerNorm
 from backprop.optim import SGD
 from backprop.residual import Residual
 
-try:
-    import torch
-except ImportError:  # the benchmark still times the library alone
-    torch = None
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # comes with scikit-learn; without it NumPy keeps its default threads
-    threadpool_limits = None
 
 BATCH, INPUT, CLASSES, BLOCKS, LR = 64, 64, 10, 8, 0.01
 NORMS = {"LayerNorm": (LayerNorm, "LayerNorm"), "BatchNorm1d": (BatchNorm1d, "BatchNorm1d")}

@@ -19,21 +19,13 @@ import time
 from contextlib import nullcontext
 
 import numpy as np
-from machine import emit_report, machine_lines
+from machine import emit_report, machine_lines, threadpool_limits, torch
 
 from backprop.layers import Linear
 from backprop.losses import mse_loss
 from backprop.optim import SGD
 from backprop.rnn import RNN
 
-try:
-    import torch
-except ImportError:  # the benchmark still times the library alone
-    torch = None
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:  # comes with scikit-learn; without it NumPy keeps its default threads
-    threadpool_limits = None
 
 BATCH, STEPS, INPUT, HIDDEN, LR = 32, 50, 16, 64, 0.01
 

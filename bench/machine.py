@@ -8,6 +8,17 @@ import time
 
 import numpy as np
 
+# What the benchmarks import from here: PyTorch when installed (without it they time the
+# library alone), and threadpoolctl's limit on NumPy's BLAS threads.
+try:
+    import torch
+except ImportError:  # the benchmark still times the library alone
+    torch = None
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # comes with scikit-learn; without it NumPy keeps its default threads
+    threadpool_limits = None
+
 
 def machine_lines(torch=None):
     """Markdown bullet lines: CPU model and core count, Python, NumPy and PyTorch versions."""
