@@ -26,6 +26,8 @@ help:
 	@echo "make bench    time training steps against PyTorch (when installed); see docs/performance.md"
 	@echo "make torch    install PyTorch (CPU) so the tests that compare with it run instead of skipping"
 	@echo "make sandbox  install the autograding sandbox (bubblewrap, as root) and check that it works"
+	@echo "make hub     (root) a class on JupyterHub: PORT=8000 ROSTER=roster.csv (docs/instructors.md)"
+	@echo "make hub-stop stop the class hub; make hub-env builds its course environment only"
 	@echo "make clean    remove the virtual environment and grading leftovers"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -113,3 +115,22 @@ lab-given:
 
 student-given:
 	@test -n "$(STUDENT)" || { echo "Name the student: STUDENT=<id in submitted/>"; exit 2; }
+
+# ---------------------------------------------------------------------------------------------
+# A class on JupyterHub, as root (docs/instructors.md, "A class on JupyterHub"): hub/setup.py,
+# run by Debian's Python, installs the course environment in /opt/backprop-lab and the class in
+# /srv/backprop-lab; accounts come from ROSTER (columns as hub/roster.example.csv).
+PORT   ?= 8000
+ROSTER ?= roster.csv
+HUB_SETUP := /usr/bin/python3 hub/setup.py
+
+.PHONY: hub hub-env hub-stop
+
+hub-env:  # the system-wide course environment and configurable-http-proxy (once per machine)
+	$(HUB_SETUP) env
+
+hub:  # accounts, course, exchange, formgrader service; (re)starts the hub on PORT
+	$(HUB_SETUP) up --port $(PORT) --roster $(ROSTER)
+
+hub-stop:
+	$(HUB_SETUP) stop
