@@ -73,13 +73,17 @@ c.Spawner.environment = {
     "JUPYTER_CONFIG_PATH": S["student_config"],
     "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
 }
+# A student who opens a link to their stopped JupyterLab gets it started, not a button to press.
+c.JupyterHub.implicit_spawn_seconds = 1
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
 
 # -- groups and roles (nbgrader's documented names) ---------------------------------------------
 c.JupyterHub.load_groups = {
     f"nbgrader-{COURSE}": {"users": S["students"]},
-    f"formgrade-{COURSE}": {"users": S["instructors"]},
+    # the grader account too, as nbgrader's docs do: the formgrader's JupyterHubAuthPlugin
+    # looks up the courses of the account it runs as (it is no login: not in allowed_users)
+    f"formgrade-{COURSE}": {"users": [*S["instructors"], S["grader"]]},
 }
 c.JupyterHub.load_roles = [
     {   # instructors reach the formgrader service, and nobody else does

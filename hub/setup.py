@@ -60,6 +60,8 @@ STUDENT_HIDDEN_LAB = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-
                       "@jupyter/nbgrader:course-list"]
 STUDENT_HIDDEN_SERVER = ["nbgrader.server_extensions.formgrader",
                          "nbgrader.server_extensions.course_list"]
+# No language servers are installed: jupyter_lsp's search for them only slows every start.
+UNUSED_SERVER = ["jupyter_lsp"]
 
 
 class SetupError(Exception):
@@ -94,6 +96,7 @@ def build_env(prefix):
     env, proxy = prefix / "env", prefix / "proxy"
     stamp, fingerprint = env / ".backprop-lab-env", env_fingerprint()
     if stamp.is_file() and stamp.read_text().strip() == fingerprint and proxy_command(prefix):
+        write_student_jupyter_config(env)
         print(f"course environment up to date: {env}")
         return
     if shutil.which("npm") is None:
@@ -140,8 +143,18 @@ def write_student_jupyter_config(env):
     write_json(etc / "labconfig" / "page_config.json",
                {"disabledExtensions": {name: True for name in STUDENT_HIDDEN_LAB}})
     # conf.d files are read in name order: this one after nbgrader's own nbgrader.json.
+    # JupyterLab's own settings for every user: no question about fetching Jupyter news.
+    settings = Path(env) / "share" / "jupyter" / "lab" / "settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    write_json(settings / "overrides.json",
+               {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}})
+    # No extension manager (nobody installs extensions into the shared environment; it runs
+    # yarn at start), no update or news checks (no calls out of the machine).
     write_json(etc / "jupyter_server_config.d" / "zz-backprop-lab-student.json",
-               {"ServerApp": {"jpserver_extensions": {n: False for n in STUDENT_HIDDEN_SERVER}}})
+               {"ServerApp": {"jpserver_extensions": {
+                   n: False for n in STUDENT_HIDDEN_SERVER + UNUSED_SERVER}},
+                "LabApp": {"extension_manager": "readonly", "news_url": None,
+                           "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"}})
 
 
 def write_json(path, data, mode=0o644):
@@ -446,19 +459,39 @@ def load_settings(root):
 
 
 def hub_pid(settings):
+    """The hub's process id while it runs (a zombie, which nobody may reap here, is not)."""
     try:
         pid = int((Path(settings["state"]) / "jupyterhub.pid").read_text())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
+        with open(f"/proc/{pid}/stat") as status:
+            return None if status.read().rsplit(")", 1)[1].split()[0] == "Z" else pid
+    except (OSError, ValueError, IndexError):
         return None
 
 
-def start_hub(settings):
+def start_hub(settings, attempts=3):
+    """Start JupyterHub in the background; its login page's URL once it answers. JupyterHub
+    gives a managed service 10 s to answer (not configurable): on a busy machine the formgrader
+    can take longer to start the first time, so the hub is started again, up to `attempts`."""
     state = Path(settings["state"])
     shutil.copy2(HUB_DIR / "jupyterhub_config.py", state / "jupyterhub_config.py")
     command = [f"{settings['env']}/bin/jupyterhub", "-f", str(state / "jupyterhub_config.py")]
     write_unit_file(settings, command)
+    for attempt in range(1, attempts + 1):
+        log_start = Path(settings["log"]).stat().st_size if Path(settings["log"]).exists() else 0
+        try:
+            return _start_hub_once(settings, command)
+        except SetupError:
+            with open(settings["log"], errors="replace") as log:
+                log.seek(log_start)
+                slow_service = "Cannot connect to " + COURSE_ID in log.read()
+            if not slow_service or attempt == attempts:
+                raise
+            print(f"the formgrader service did not answer within JupyterHub's 10 s (a busy "
+                  f"machine); starting the hub again ({attempt + 1} of {attempts})")
+
+
+def _start_hub_once(settings, command):
+    state = Path(settings["state"])
     with open(settings["log"], "ab") as log:
         process = subprocess.Popen(command, cwd=state, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
@@ -469,6 +502,7 @@ def start_hub(settings):
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            stop_leftovers(settings)
             raise SetupError(f"JupyterHub exited ({process.returncode}); the end of its log "
                              f"{settings['log']}:\n{tail(settings['log'])}")
         try:
@@ -502,6 +536,18 @@ def tail(path, chars=3000):
         return "(no log)"
 
 
+def stop_leftovers(settings):
+    """What a hub that died leaves running: its proxy (pid file) and the processes of the
+    class's accounts (the formgrader service, servers: all started in sessions of their own)."""
+    try:
+        os.kill(int((Path(settings["state"]) / "jupyterhub-proxy.pid").read_text()),
+                signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    names = [*settings.get("people", []), settings["grader"]]
+    kill_processes_of({pwd.getpwnam(n).pw_uid for n in names if account_exists(n)})
+
+
 def stop_hub(settings, quiet=False):
     pid = hub_pid(settings)
     if pid is None:
@@ -514,25 +560,40 @@ def stop_hub(settings, quiet=False):
         time.sleep(0.2)
     if hub_pid(settings):
         os.killpg(pid, signal.SIGKILL)
+    stop_leftovers(settings)
     print(f"hub of {settings['root']} stopped")
 
 
-def kill_processes_of(uids):
+def processes_of(uids):
+    """Live processes (zombies aside) of the user ids `uids`."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid in uids:
-                    os.kill(int(entry), signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+                with open(f"/proc/{entry}/stat") as status:
+                    state = status.read().rsplit(")", 1)[1].split()[0]
+                if os.stat(f"/proc/{entry}").st_uid in uids and state != "Z":
+                    found.append(int(entry))
+            except (OSError, IndexError):
                 pass
+    return found
+
+
+def kill_processes_of(uids):
+    deadline = time.monotonic() + 10
+    while (pids := processes_of(uids)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
 
 
 def remove_class(settings):
     stop_hub(settings, quiet=True)
+    stop_leftovers(settings)
     names = [*settings.get("people", []), settings["grader"]]
-    uids = {pwd.getpwnam(n).pw_uid for n in names if account_exists(n)}
-    kill_processes_of(uids)
-    time.sleep(0.2)
     for name in names:
         if account_exists(name):
             run(["userdel", "--remove", name], capture_output=True)

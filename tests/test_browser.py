@@ -18,7 +18,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,20 +27,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser import CHROMIUM, VALIDATE_SUCCESS, free_port, headless_chromium, press_validate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAB = "solutions/lab01_forward_pass/lab01_forward_pass.ipynb"
 LESSON = "lessons/01_forward_pass.ipynb"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# The flags a headless Chromium needs on a machine without a network or a display: no sandbox
-# (CI runs as root), no GPU, and none of its background connections to Google's services.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 SERVER_START_TIMEOUT = 45   # seconds for JupyterLab to answer on its port
 PAGE_TIMEOUT_MS = 30_000    # any single wait in the browser
 VALIDATE_TIMEOUT_MS = 60_000  # nbgrader runs the whole notebook again in a fresh kernel
-VALIDATE_SUCCESS = "Success! Your notebook passes all the tests."
 # JupyterLab's page: the notebook on screen, its code cells' prompts, its error outputs.
 PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 PROMPTS = f"{PANEL} .jp-CodeCell .jp-InputArea-prompt"
@@ -50,18 +43,12 @@ ERRORS = f"{PANEL} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter
 if not Path(CHROMIUM).is_file():
     pytest.skip(f"Chromium is not installed ({CHROMIUM} missing): `apt-get install chromium` "
                 "(CI's .ci/run installs it)", allow_module_level=True)
-sync_api = pytest.importorskip(
+pytest.importorskip(
     "playwright.sync_api",
     reason="the Python package `playwright` is missing: pip install -r requirements.txt")
 
 
 # -- a JupyterLab server in a copy of the course ----------------------------------------------
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _copy_course(root):
     """The files the tests open, plus nbgrader's configuration, under `root`."""
     for rel in (LAB, LESSON, "nbgrader_config.py"):
@@ -116,7 +103,7 @@ def jupyter_lab(tmp_path_factory):
     course, home = base / "course", base / "jupyter-home"
     _copy_course(course)
     env = _isolated_jupyter_env(home)
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     command = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -147,13 +134,8 @@ def jupyter_lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=CHROMIUM_ARGS, timeout=PAGE_TIMEOUT_MS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with headless_chromium(PAGE_TIMEOUT_MS) as chromium:
+        yield chromium
 
 
 @pytest.fixture
@@ -224,10 +206,7 @@ def test_lab_solution_runs_and_passes_validate_in_jupyterlab(page, jupyter_lab):
     assert all(re.fullmatch(r"\[\d+\]:", prompt) for prompt in prompts), (
         f"Run All Cells did not run every code cell: prompts {prompts}")
 
-    page.locator(".validate-button").get_by_text("Validate", exact=True).click()
-    dialog = page.locator(".jp-Dialog")
-    dialog.get_by_text("Validation Results").wait_for(timeout=VALIDATE_TIMEOUT_MS)
-    verdict = dialog.locator(".jp-Dialog-body").inner_text().strip()
+    verdict = press_validate(page, VALIDATE_TIMEOUT_MS)
     print(f"Validate: {verdict}")
     assert verdict == VALIDATE_SUCCESS, (
         f"nbgrader's Validate did not pass the solution; its dialog says:\n{verdict}\n"
