@@ -617,10 +617,10 @@ def command_up(args):
     build_env(args.prefix)
     started = time.monotonic()
     settings = class_settings(args)
+    people = read_roster(args.roster, list(settings["groups"].values()))  # before any change
     previous = Path(settings["root"]) / "hub.json"
     if previous.is_file():
         stop_hub(json.loads(previous.read_text()), quiet=True)
-    people = read_roster(args.roster, list(settings["groups"].values()))
     settings["people"] = [p["id"] for p in people]
     settings["students"] = [p["id"] for p in people if p["role"] == "student"]
     settings["instructors"] = [p["id"] for p in people if p["role"] == "instructor"]
