@@ -392,8 +392,10 @@ def install_jupyter_configs(settings):
     grader = pwd.getpwnam(settings["grader"])
     make_dir(grader_etc, 0o755, grader)
     make_dir(grader_etc / "labconfig", 0o755, grader)
+    # Terminals run bash: the grader account's login shell is nologin.
     write_json(grader_etc / "jupyter_server_config.json",
-               {"ServerApp": {"jpserver_extensions": {n: True for n in STUDENT_HIDDEN_SERVER}}})
+               {"ServerApp": {"jpserver_extensions": {n: True for n in STUDENT_HIDDEN_SERVER},
+                              "terminado_settings": {"shell_command": ["/bin/bash"]}}})
     write_json(grader_etc / "labconfig" / "page_config.json",
                {"disabledExtensions": {name: False for name in STUDENT_HIDDEN_LAB}})
 
