@@ -9,6 +9,10 @@ group formgrade-<course> only; students are the hub group nbgrader-<course>.
 import json
 import os
 
+from jupyterhub.app import JupyterHub
+from jupyterhub.objects import Server
+from jupyterhub.utils import AnyTimeoutError
+
 c = get_config()  # noqa: F821 (provided by traitlets when JupyterHub loads this file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -128,3 +132,28 @@ c.JupyterHub.services = [
         "oauth_no_confirm": True,
     },
 ]
+
+# JupyterHub gives a managed service 10 s to answer, then exits (hard-coded in
+# JupyterHub.start_service; jupyterhub/jupyterhub#5138 asks for a setting). On a busy machine
+# the formgrader's server takes longer to import and start; while its process runs, the hub
+# waits for it up to SERVICE_START_TIMEOUT instead.
+SERVICE_START_TIMEOUT = 120
+_start_service = JupyterHub.start_service
+
+
+async def start_service_patiently(self, service_name, service, ssl_context=None):
+    if await _start_service(self, service_name, service, ssl_context):
+        return True
+    if not service.managed or not service.url or await service.spawner.poll() is not None:
+        return False
+    self.log.warning("Service %s is slow to start: waiting up to %s s more", service_name,
+                     SERVICE_START_TIMEOUT)
+    try:
+        await Server.from_orm(service.orm.server).wait_up(
+            http=True, timeout=SERVICE_START_TIMEOUT, ssl_context=ssl_context)
+    except AnyTimeoutError:
+        return False
+    return True
+
+
+JupyterHub.start_service = start_service_patiently

@@ -470,30 +470,12 @@ def hub_pid(settings):
         return None
 
 
-def start_hub(settings, attempts=3):
-    """Start JupyterHub in the background; its login page's URL once it answers. JupyterHub
-    gives a managed service 10 s to answer (not configurable): on a busy machine the formgrader
-    can take longer to start the first time, so the hub is started again, up to `attempts`."""
+def start_hub(settings):
+    """Start JupyterHub in the background; its login page's URL once it answers."""
     state = Path(settings["state"])
     shutil.copy2(HUB_DIR / "jupyterhub_config.py", state / "jupyterhub_config.py")
     command = [f"{settings['env']}/bin/jupyterhub", "-f", str(state / "jupyterhub_config.py")]
     write_unit_file(settings, command)
-    for attempt in range(1, attempts + 1):
-        log_start = Path(settings["log"]).stat().st_size if Path(settings["log"]).exists() else 0
-        try:
-            return _start_hub_once(settings, command)
-        except SetupError:
-            with open(settings["log"], errors="replace") as log:
-                log.seek(log_start)
-                slow_service = "Cannot connect to " + COURSE_ID in log.read()
-            if not slow_service or attempt == attempts:
-                raise
-            print(f"the formgrader service did not answer within JupyterHub's 10 s (a busy "
-                  f"machine); starting the hub again ({attempt + 1} of {attempts})")
-
-
-def _start_hub_once(settings, command):
-    state = Path(settings["state"])
     with open(settings["log"], "ab") as log:
         process = subprocess.Popen(command, cwd=state, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True,
@@ -501,7 +483,7 @@ def _start_hub_once(settings, command):
                                         "LANG": "C.UTF-8", "HOME": "/root"})
     (state / "jupyterhub.pid").write_text(f"{process.pid}\n")
     url = f"http://{settings['ip'] or '127.0.0.1'}:{settings['port']}/hub/login"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 240  # the formgrader service may take 120 s on a busy machine
     while time.monotonic() < deadline:
         if process.poll() is not None:
             stop_leftovers(settings)
@@ -512,7 +494,7 @@ def _start_hub_once(settings, command):
                 return url
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.5)
-    raise SetupError(f"JupyterHub did not answer at {url} within 90 s; see {settings['log']}")
+    raise SetupError(f"JupyterHub did not answer at {url} within 240 s; see {settings['log']}")
 
 
 def write_unit_file(settings, command):
@@ -633,7 +615,8 @@ def command_up(args):
         ensure_group(group)
     ensure_accounts(people, settings)
     grader = ensure_grader(settings)
-    write_json(previous, settings, 0o644)
+    write_json(previous, settings, 0o640)  # the roster's ids: for root and the grader only
+    os.chown(previous, 0, grader.pw_gid)
     install_code(settings, grader)
     install_exchange(settings, grader)
     install_jupyter_configs(settings)

@@ -332,6 +332,7 @@ def check_students_are_apart(hub, pages):
         "the exchange's submissions": ["ls", f"{settings['exchange']}/{COURSE}/inbound"],
         "the grading code run as root": ["ls", settings["code"]],
         "the initial passwords": ["cat", str(root / "initial-passwords.csv")],
+        "the class's settings (the roster's ids)": ["cat", str(root / "hub.json")],
         "the root autograde command": ["sudo", "-n", settings["autograde_command"], LAB, full],
     }
     for what, command in forbidden.items():
