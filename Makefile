@@ -92,7 +92,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_norm.py
 
 clean:
-	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv
+	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv build dist
 
 # ---------------------------------------------------------------------------------------------
 # Instructor: thin wrappers around nbgrader's own commands (docs/instructors.md explains the

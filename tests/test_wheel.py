@@ -41,7 +41,9 @@ def _version():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     dist = tmp_path_factory.mktemp("dist")
-    built = subprocess.run(["make", "--no-print-directory", "wheel", f"DIST={dist}"],
+    # With this test's environment, taken as installed (-o: never reinstalled from here).
+    built = subprocess.run(["make", "--no-print-directory", f"VENV={sys.prefix}",
+                            "-o", f"{sys.prefix}/.installed", "wheel", f"DIST={dist}"],
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, f"`make wheel` failed:\n{built.stdout}\n{built.stderr}"
     wheels = sorted(dist.glob("*.whl"))
