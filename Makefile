@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 # jupyter refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help install lab test lessons labs my-labs bench mistakes clean torch
+.PHONY: help install lab test lessons labs my-labs bench mistakes clean torch wheel
 
 help:
 	@echo "make lab      install and open the course in JupyterLab (lesson 01)"
@@ -25,6 +25,7 @@ help:
 	@echo "make mistakes rewrite docs/mistakes.md: each lab's common mistakes and the message they get"
 	@echo "make bench    time training steps against PyTorch (when installed); see docs/performance.md"
 	@echo "make torch    install PyTorch (CPU) so the tests that compare with it run instead of skipping"
+	@echo "make wheel    build the library alone, dist/backprop_lab-<version>-py3-none-any.whl (pip install it anywhere)"
 	@echo "make sandbox  install the autograding sandbox (bubblewrap, as root) and check that it works"
 	@echo "make hub     (root) a class on JupyterHub: PORT=8000 ROSTER=roster.csv (docs/instructors.md)"
 	@echo "make hub-stop stop the class hub; make hub-env builds its course environment only"
@@ -44,13 +45,19 @@ my-labs:
 	  if [ ! -e my-labs/$$lab ]; then cp -r labs/$$lab my-labs/ && echo "my-labs/$$lab: ready for you"; fi; \
 	done
 
-# JupyterLab 4 ignores a notebook given on its command line (it opens the Launcher); its
-# default_url is the page the browser is sent to, so that is how Lesson 01 opens.
-FIRST_LESSON := lessons/01_forward_pass.ipynb
+# A learner's JupyterLab, configured by tools/jupyter/learner/ (on JUPYTER_CONFIG_PATH): nbgrader's
+# instructor screens off (labconfig/page_config.json, jupyter_server_config.json), Validate kept,
+# and the browser sent to the workspace `backprop-lab`: Lesson 01 open, the file browser at the
+# root, beside my-labs/. The workspace starts from the committed template the first time and
+# keeps the learner's layout after that, in .jupyter-workspaces/ (git-ignored).
+LEARNER_JUPYTER := $(CURDIR)/tools/jupyter/learner
+WORKSPACES      := $(CURDIR)/.jupyter-workspaces
 
 lab: $(STAMP) my-labs
-	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" \
-	  --LabApp.default_url=/lab/tree/$(FIRST_LESSON)
+	@test -d "$(WORKSPACES)" || $(BIN)/jupyter lab workspaces import \
+	  --LabWorkspaceImportApp.workspaces_dir="$(WORKSPACES)" $(LEARNER_JUPYTER)/backprop-lab.jupyterlab-workspace
+	JUPYTER_CONFIG_PATH="$(LEARNER_JUPYTER)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab $(ROOT_FLAG) \
+	  --ServerApp.root_dir="$(CURDIR)" --LabApp.workspaces_dir="$(WORKSPACES)"
 
 # PyTorch, CPU build, for the tests that compare with it (they skip without it) and `make bench`.
 # Pinned: an unpinned `torch` can pull a CUDA build of several GB. Not in requirements.txt.
@@ -58,6 +65,16 @@ TORCH_VERSION ?= 2.13.0
 
 torch: $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==$(TORCH_VERSION)
+
+# The library alone, as a wheel (lib/backprop and nothing else of the course: no lessons, labs,
+# solutions, tests or grading), for a student environment or any learner: `pip install` it and a
+# released lab runs. setuptools builds in ./build, which is emptied first so that no module
+# deleted from lib/ survives in the wheel. DIST is where the wheel goes.
+DIST ?= dist
+
+wheel: $(STAMP)
+	rm -rf build
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir "$(DIST)" .
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -77,7 +94,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_norm.py
 
 clean:
-	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv
+	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv build dist
 
 # ---------------------------------------------------------------------------------------------
 # Instructor: thin wrappers around nbgrader's own commands (docs/instructors.md explains the

@@ -1,12 +1,18 @@
 """The course in a real browser, used the way a learner uses it.
 
 A JupyterLab server runs on loopback in a throw-away copy of the course (lab 01's solution,
-lesson 01 and `nbgrader_config.py`; the repository is never written to). Headless Chromium
-(Debian's ``chromium`` package, driven by Playwright's Python package through
-``executable_path``: Playwright never downloads a browser here) then
+its release copied into `my-labs/`, lesson 01 and `nbgrader_config.py`; the repository is never
+written to), in `make lab`'s configuration: the learner's settings of `tools/jupyter/learner/` on
+JUPYTER_CONFIG_PATH and its workspace template imported. Headless Chromium (Debian's
+``chromium`` package, driven by Playwright's Python package through ``executable_path``:
+Playwright never downloads a browser here) then
 
-- opens lab 01's solution, runs all its cells from the *Run* menu, presses nbgrader's
-  **Validate** button and reads the verdict in its dialog;
+- opens the server's front page as `make lab`'s browser does: Lesson 01 open, the file browser
+  at the course root listing `my-labs/` and `lessons/`, and no nbgrader instructor screen
+  (Create Assignment, Formgrader, Course List, the Nbgrader menu) in the page or the command
+  palette; the lab in `my-labs/` has nbgrader's **Validate** button;
+- opens lab 01's solution, runs all its cells from the *Run* menu, presses **Validate** and
+  reads the verdict in its dialog;
 - opens lesson 01 and checks that its stored plots render, saving a screenshot.
 
 The tests skip, saying why, when Chromium or Playwright is missing; `.ci/run` installs Chromium,
@@ -32,6 +38,14 @@ from browser import CHROMIUM, VALIDATE_SUCCESS, free_port, headless_chromium, pr
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAB = "solutions/lab01_forward_pass/lab01_forward_pass.ipynb"
 LESSON = "lessons/01_forward_pass.ipynb"
+RELEASED_LAB = "labs/lab01_forward_pass/lab01_forward_pass.ipynb"
+MY_LAB = "my-labs/lab01_forward_pass/lab01_forward_pass.ipynb"  # where `make my-labs` copies it
+# `make lab`'s JupyterLab configuration (Makefile: LEARNER_JUPYTER) and its start-up workspace.
+LEARNER_JUPYTER = REPO_ROOT / "tools" / "jupyter" / "learner"
+WORKSPACE_TEMPLATE = LEARNER_JUPYTER / "backprop-lab.jupyterlab-workspace"
+# What nbgrader's instructor extensions put on screen (labels, captions, menu and palette items).
+INSTRUCTOR_SCREENS = ("Create Assignment", "Create assignment", "Formgrader", "Course List",
+                      "Assignment List", "Nbgrader")
 SERVER_START_TIMEOUT = 45   # seconds for JupyterLab to answer on its port
 PAGE_TIMEOUT_MS = 30_000    # any single wait in the browser
 VALIDATE_TIMEOUT_MS = 60_000  # nbgrader runs the whole notebook again in a fresh kernel
@@ -50,18 +64,22 @@ pytest.importorskip(
 
 # -- a JupyterLab server in a copy of the course ----------------------------------------------
 def _copy_course(root):
-    """The files the tests open, plus nbgrader's configuration, under `root`."""
-    for rel in (LAB, LESSON, "nbgrader_config.py"):
+    """The files the tests open, plus nbgrader's configuration, under `root`; lab 01's release
+    also where `make my-labs` puts the learner's copy."""
+    for source, rel in ((LAB, LAB), (LESSON, LESSON), ("nbgrader_config.py", "nbgrader_config.py"),
+                        (RELEASED_LAB, MY_LAB)):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / rel, root / rel)
+        shutil.copy2(REPO_ROOT / source, root / rel)
 
 
 def _isolated_jupyter_env(home):
-    """Environment in which Jupyter reads and writes nothing of the user's own: no user
-    configuration, settings or workspaces (they could move or hide what the tests click)."""
+    """Environment in which Jupyter reads and writes nothing of the user's own (no user
+    configuration, settings or workspaces: they could move or hide what the tests click) and
+    reads `make lab`'s learner configuration."""
     env = dict(os.environ)
     for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
         env[name] = str(home / name.lower())
+    env["JUPYTER_CONFIG_PATH"] = str(LEARNER_JUPYTER)  # `make lab`'s learner configuration
     settings = home / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     # Do not ask about fetching Jupyter news: no toast over the page, no request to make.
@@ -103,6 +121,10 @@ def jupyter_lab(tmp_path_factory):
     course, home = base / "course", base / "jupyter-home"
     _copy_course(course)
     env = _isolated_jupyter_env(home)
+    # As `make lab` does the first time: the workspace its default_url opens, from the template.
+    subprocess.run([sys.executable, "-m", "jupyter", "lab", "workspaces", "import",
+                    f"--LabWorkspaceImportApp.workspaces_dir={home / 'workspaces'}",
+                    str(WORKSPACE_TEMPLATE)], env=env, check=True, capture_output=True, timeout=60)
     port, token = free_port(), secrets.token_hex(16)
     command = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser",
@@ -153,7 +175,7 @@ def page(browser, jupyter_lab):
 def open_notebook(page, lab, rel_path):
     """Open `rel_path` in JupyterLab, in a workspace of its own (so no tab of another test comes
     back), and wait until its kernel has started and is idle; return the notebook's panel."""
-    workspace = Path(rel_path).stem
+    workspace = re.sub(r"[^\w-]", "-", rel_path)  # one per file: two labs share a file name
     page.goto(f"{lab['url']}/lab/workspaces/{workspace}/tree/{rel_path}?token={lab['token']}")
     panel = page.locator(PANEL).first
     panel.wait_for(state="visible")
@@ -197,7 +219,71 @@ def error_outputs(page):
     return [text for text in texts if "Error" in text or "Traceback" in text]
 
 
+def open_front_page(page, lab):
+    """Open the server's front page as `make lab`'s browser does (the server redirects it to its
+    default_url); wait until a notebook is on screen and the file browser has listed its folder."""
+    page.goto(f"{lab['url']}/?token={lab['token']}")
+    page.locator(PANEL).first.wait_for(state="visible")
+    page.locator(".jp-DirListing-item").first.wait_for()
+
+
+def file_browser_names(page):
+    return page.locator(".jp-DirListing-itemName").evaluate_all(
+        "nodes => nodes.map(node => node.textContent.trim())")
+
+
 # -- the tests ---------------------------------------------------------------------------------
+def test_make_lab_runs_the_configuration_tested_here():
+    """`make lab` starts JupyterLab with the learner configuration and workspace these tests use."""
+    commands = subprocess.run(["make", "-n", "lab"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=60, check=True).stdout
+    assert f'JUPYTER_CONFIG_PATH="{LEARNER_JUPYTER}' in commands, commands
+    assert str(WORKSPACE_TEMPLATE) in commands, commands
+
+
+def test_make_lab_opens_lesson_01_with_my_labs_and_lessons_in_the_file_browser(page, jupyter_lab):
+    open_front_page(page, jupyter_lab)
+    assert page.url.split("?")[0].endswith("/lab/workspaces/backprop-lab"), page.url
+    current_tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    assert current_tab.inner_text().strip() == Path(LESSON).name
+    page.locator(".jp-DirListing-itemName", has_text=re.compile(r"^my-labs$")).wait_for()
+    names = file_browser_names(page)
+    assert {"my-labs", "lessons"} <= set(names), f"the file browser lists {names}"
+    assert Path(LESSON).name not in names, f"the file browser is inside lessons/: {names}"
+
+
+def test_make_lab_shows_no_nbgrader_instructor_screen(page, jupyter_lab):
+    open_front_page(page, jupyter_lab)
+    menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+    assert "File" in menus and "Kernel" in menus, f"menu bar: {menus}"
+    # Every label, caption and tooltip on the page (sidebars, menus, toolbars), not only the text.
+    html = page.evaluate("() => document.documentElement.outerHTML")
+    shown = [screen for screen in INSTRUCTOR_SCREENS if screen in html]
+    assert shown == [], f"instructor screens in the page: {shown}; menu bar: {menus}"
+
+    # The command palette lists every command there is (nbgrader's menu adds its own there).
+    page.locator(PANEL).first.click()
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-item:visible").first.wait_for()
+    commands = page.locator(".lm-CommandPalette-item").evaluate_all(
+        "nodes => nodes.map(node => node.textContent)")
+    assert len(commands) > 20, f"the command palette lists only {commands}"
+    listed = [c for c in commands if any(screen in c for screen in INSTRUCTOR_SCREENS)]
+    assert listed == [], f"instructor commands in the command palette: {listed}"
+
+    # The formgrader's pages are not served either (its server extension is off).
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{jupyter_lab['url']}/formgrader?token={jupyter_lab['token']}",
+                               timeout=10)
+    assert refused.value.code == 404
+
+
+def test_make_lab_shows_validate_on_a_lab_in_my_labs(page, jupyter_lab):
+    panel = open_notebook(page, jupyter_lab, MY_LAB)
+    validate = panel.locator(".validate-button").get_by_text("Validate", exact=True)
+    assert validate.is_visible()
+
+
 def test_lab_solution_runs_and_passes_validate_in_jupyterlab(page, jupyter_lab):
     n_code_cells = code_cell_count(jupyter_lab["root"] / LAB)
     open_notebook(page, jupyter_lab, LAB)
