@@ -30,6 +30,7 @@ import json
 import logging
 import multiprocessing
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -161,7 +162,8 @@ class Grader:
         printed = os.read(2, 1 << 20).decode(errors="replace")
         if printed.strip():
             log += f"(printed to stderr while grading)\n{printed}"
-        return {"ok": error is None, "log": log, "error": error}
+        return {"ok": error is None, "log": log, "error": error,
+                "peak_bytes": 1024 * resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
 def _work(index, count, nbgrader_args, connection):
@@ -271,12 +273,16 @@ def default_jobs():
 
 
 def _course(nbgrader_args):
-    """nbgrader's CourseDirectory as `nbgrader autograde` would configure it."""
+    """nbgrader's CourseDirectory as `nbgrader autograde` would configure it, and why its
+    kernels cannot be sandboxed as configured (None: they can, or need not be)."""
     from nbgrader.apps import AutogradeApp
+
+    from .sandbox import SandboxedKernelManager, sandbox_problem
 
     app = AutogradeApp()
     app.initialize(["*", *nbgrader_args])
-    return app.coursedir
+    sandboxed = SandboxedKernelManager(parent=app).sandbox  # as configured
+    return app.coursedir, sandbox_problem() if sandboxed else None
 
 
 def _missing_labs(coursedir, labs):
@@ -301,6 +307,7 @@ class Report:
         from tqdm import tqdm
 
         self.state, self.digests, self.failed, self.graded = state, digests, [], 0
+        self.peak_bytes = 0  # the most memory one worker process held (not its kernels)
         self.log = open(log_path, "a", encoding="utf-8")
         self.total, self.started = total, time.monotonic()
         self.bar = tqdm(total=total, unit="submission", dynamic_ncols=True, disable=None,
@@ -316,6 +323,7 @@ class Report:
         self.log.write("\n")
         self.log.flush()
         self.state.record(lab, student, self.digests[lab, student] if result["ok"] else None)
+        self.peak_bytes = max(self.peak_bytes, result.get("peak_bytes", 0))
         if result["ok"]:
             self.graded += 1
         else:
@@ -370,7 +378,10 @@ def main(argv=None):
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
 
-    coursedir = _course(nbgrader_args)
+    coursedir, problem = _course(nbgrader_args)
+    if problem:
+        print(f"Cannot sandbox the grading kernels: {problem}", file=sys.stderr)
+        return 2
     root = Path(coursedir.root)
     submitted, autograded = root / coursedir.submitted_directory, root / coursedir.autograded_directory
     found, without_notebook = find_submissions(submitted, args.lab)
@@ -415,8 +426,8 @@ def main(argv=None):
         return 130
     seconds = report.close()
     print(f"{args.lab}: {report.graded} graded, {len(report.failed)} failed, in {seconds:.0f} s "
-          f"({60 * len(todo) / max(seconds, 1e-9):.1f} submissions per minute). Log: {log_path}",
-          file=sys.stderr)
+          f"({60 * len(todo) / max(seconds, 1e-9):.1f} submissions per minute; a worker held "
+          f"at most {report.peak_bytes / 1e6:.0f} MB). Log: {log_path}", file=sys.stderr)
     if report.failed:
         print("Could not be graded (see the log): " + ", ".join(report.failed), file=sys.stderr)
         return 1
