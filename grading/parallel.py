@@ -203,11 +203,24 @@ class Pool:
         theirs.close()
         self.workers[index] = [process, ours, "starting", time.monotonic()]
 
+    def start(self):
+        """Start every worker (each takes seconds to load nbgrader: the caller can meanwhile
+        find what to grade)."""
+        for index in range(self.jobs):
+            if index not in self.workers:
+                self._start(index)
+
     def run(self, todo, on_result):
         """Grade every (lab, student) of `todo`; on_result(lab, student, result, seconds)."""
         todo = list(todo)
+        for index in [i for i in self.workers if i >= len(todo)]:  # more workers than work
+            process, connection = self.workers.pop(index)[:2]
+            process.terminate()
+            process.join()
+            connection.close()
         for index in range(min(self.jobs, len(todo))):
-            self._start(index)
+            if index not in self.workers:
+                self._start(index)
         try:
             while any(worker[2] is not None for worker in self.workers.values()) or todo:
                 self._step(todo, on_result)
@@ -378,6 +391,15 @@ def main(argv=None):
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
 
+    pool = Pool(args.jobs, nbgrader_args)
+    pool.start()  # the workers load nbgrader while this process finds what to grade
+    try:
+        return _grade(args, nbgrader_args, pool)
+    finally:
+        pool.close()
+
+
+def _grade(args, nbgrader_args, pool):
     coursedir, problem = _course(nbgrader_args)
     if problem:
         print(f"Cannot sandbox the grading kernels: {problem}", file=sys.stderr)
@@ -415,7 +437,7 @@ def main(argv=None):
     log_path.parent.mkdir(parents=True, exist_ok=True)
     report = Report(len(todo), log_path, state, digests, jobs)
     try:
-        Pool(jobs, nbgrader_args).run(todo, report)
+        pool.run(todo, report)
     except WorkerFailed as failure:
         report.close()
         print(f"The grading processes could not start:\n{failure}", file=sys.stderr)
