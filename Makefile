@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 1
 # jupyter refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: help install lab test lessons labs my-labs bench mistakes clean torch wheel
+.PHONY: help install lab test lessons labs my-labs bench bench-grading mistakes clean torch wheel
 
 help:
 	@echo "make lab      install and open the course in JupyterLab (lesson 01)"
@@ -24,6 +24,10 @@ help:
 	@echo "make my-labs  copy any lab you have not started into my-labs/ (never overwrites)"
 	@echo "make mistakes rewrite docs/mistakes.md: each lab's common mistakes and the message they get"
 	@echo "make bench    time training steps against PyTorch (when installed); see docs/performance.md"
+	@echo "make autograde LAB=lab01_forward_pass [JOBS=N] [FORCE=1]"
+	@echo "              grade new or changed submissions, N at once (default: every core);"
+	@echo "              FORCE=1 grades every one again (docs/instructors.md, section 3)"
+	@echo "make bench-grading [STUDENTS=200]  time autograding a synthetic class, 1 and 2 at once"
 	@echo "make torch    install PyTorch (CPU) so the tests that compare with it run instead of skipping"
 	@echo "make wheel    build the library alone, dist/backprop_lab-<version>-py3-none-any.whl (pip install it anywhere)"
 	@echo "make sandbox  install the autograding sandbox (bubblewrap, as root) and check that it works"
@@ -93,6 +97,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_rnn.py --threads 1
 	$(BIN)/python bench/bench_norm.py
 
+bench-grading: $(STAMP)  # autograde a synthetic class of lab 01 with 1 and 2 workers
+	$(BIN)/python bench/bench_autograde.py $(if $(STUDENTS),--students $(STUDENTS))
+
 clean:
 	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv build dist
 
@@ -111,8 +118,10 @@ sandbox:  # install the autograding sandbox (Debian's bubblewrap; needs root) an
 release: lab-given $(STAMP)  # the student version: solutions/$(LAB) -> labs/$(LAB)
 	$(NBGRADER) generate_assignment '$(LAB)' --force
 
-autograde: lab-given $(STAMP)  # grade submitted/*/$(LAB), sandboxed; exit status 1 if one failed
-	$(NBGRADER) autograde '$(LAB)'
+# JOBS submissions at once (default: every core), each in its own sandbox; only those new or
+# changed since last graded unless FORCE=1; exit status 1 if one failed (grading/parallel.py).
+autograde: lab-given $(STAMP)
+	$(BIN)/python -m grading.parallel '$(LAB)' $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
 
 feedback: lab-given $(STAMP)  # feedback/<student>/$(LAB)/*.html from autograded/
 	$(NBGRADER) generate_feedback '$(LAB)'

@@ -48,6 +48,8 @@ def failing_cells(code_cells, broken_cells):
     first = min(i for i, (cell_id, _) in enumerate(parsed) if cell_id in broken_cells)
     failing = set()
     for cell_id, body in parsed[first + 1:]:
+        if cell_id in broken_cells:  # a later broken answer: what it defines stays broken
+            continue
         for statement in body:
             if _reads(statement) & broken:
                 failing.add(cell_id)

@@ -2,8 +2,9 @@
 
 A throw-away course (the repository's own nbgrader_config.py, solutions/ and committed labs/)
 receives a submission from every kind of student in submissions.py for the first lab, and from
-the correct and the blank student for every other lab. ONE `nbgrader autograde '*'`, one
-`generate_feedback` and one `export` then grade them all, as an instructor would
+the correct and the blank student for every other lab. ONE `nbgrader autograde '*'` (with
+BACKPROP_GRADING_JOBS=N, `make autograde`'s grading/parallel.py with N workers instead),
+one `generate_feedback` and one `export` then grade them all, as an instructor would
 (docs/instructors.md). Each student must get exactly what their work earns, and no fault may
 stop the run, restore less than every test, or show a hidden test.
 
@@ -69,6 +70,11 @@ EVERY_LAB_STUDENTS = ("correct", "blank")
 # times slower or busier, so no honest answer's points depend on the load, while the infinite
 # loop costs 12 s per cell that calls it.
 CELL_TIMEOUT = 12
+# BACKPROP_GRADING_JOBS=N autogrades N submissions at once through grading/parallel.py, as
+# `make autograde` does; 0 (the default): one `nbgrader autograde '*'`, one at a time. Not 2 by
+# default: on the 2-core test machine, beside pytest's other worker, a second kernel can fail lab
+# 01's hidden speed check of a correct answer (docs/instructors.md, section 3).
+GRADING_JOBS = int(os.environ.get("BACKPROP_GRADING_JOBS", "0"))
 COURSE_ID = "backprop-lab"
 # What nbgrader logs, as errors, when it interrupts an infinite loop: expected here.
 _INTERRUPT = re.compile(r"Timeout waiting for execute reply|Interrupting kernel")
@@ -115,10 +121,15 @@ class GradedCourse:
         return f"sqlite:///{self.root / 'gradebook.db'}"
 
     def nbgrader(self, command, *args):
+        """Run `nbgrader COMMAND ARGS`; autograde through grading/parallel.py (GRADING_JOBS
+        workers) unless GRADING_JOBS is 0."""
         started = time.perf_counter()
         peak = self.root / f".peak-{command}"
+        parallel = command == "autograde" and GRADING_JOBS
+        program = (["-m", "grading.parallel", *args, f"--jobs={GRADING_JOBS}"] if parallel
+                   else ["-c", _RECORDING_PEAK, str(peak), command, *args])
         self.runs[command] = subprocess.run(
-            [sys.executable, "-c", _RECORDING_PEAK, str(peak), command, *args,
+            [sys.executable, *program,
              f"--CourseDirectory.root={self.root}", f"--CourseDirectory.db_url={self.db_url}",
              "--NbGrader.log_format=%(asctime)s.%(msecs)03d [%(name)s | %(levelname)s] "
              "%(message)s"],
@@ -128,11 +139,18 @@ class GradedCourse:
         if peak.is_file():
             self.peak_bytes[command] = int(peak.read_text())
             peak.unlink()
+        if held := parallel and re.search(r"a worker held at most (\d+) MB",
+                                          self.runs[command].stderr):
+            self.peak_bytes[command] = int(held[1]) * 10**6  # its largest worker process
         return self.runs[command]
 
     def log(self, command):
+        """What the command printed; for a parallel autograde, and its log file (a block of
+        nbgrader's log per submission)."""
         run = self.runs[command]
-        return f"{run.stdout}\n{run.stderr}".strip()
+        log_file = self.root / "autograded" / ".autograde.log"
+        written = log_file.read_text() if command == "autograde" and log_file.is_file() else ""
+        return f"{run.stdout}\n{run.stderr}\n{written}".strip()
 
 
 # `python -c _RECORDING_PEAK FILE ARGS...` runs `nbgrader ARGS...` and writes to FILE the peak
@@ -758,9 +776,16 @@ _LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) .*Sanitizing .
                        r"([^/]+)/([^/]+)/")
 
 
+_BLOCK_TIME = re.compile(r"^==== ([^/]+)/(\S+): \w+ in ([\d.]+) s ====$", re.MULTILINE)
+
+
 def autograde_seconds(log):
-    """{(lab, student): seconds} from autograde's log, between one submission's start and
-    the next one's (the last one ends at the last log line)."""
+    """{(lab, student): seconds} from autograde's log: a parallel run's, as each block's
+    header says; nbgrader's, between one submission's start and the next one's (the last one
+    ends at the last log line)."""
+    blocks = {(lab, student): float(seconds) for lab, student, seconds in _BLOCK_TIME.findall(log)}
+    if blocks:
+        return blocks
     starts, last = {}, None
     for line in log.splitlines():
         stamp = line[:23]
@@ -781,7 +806,8 @@ def test_autograde_time_per_submission(course, capsys):
     ordinary = [s for (lab, student), s in seconds.items() if student != "infinite_loop"]
     median = statistics.median(ordinary)
     with capsys.disabled():
-        print(f"\n[grading pipeline] autograde: {len(seconds)} submissions in "
+        print(f"\n[grading pipeline] autograde ({GRADING_JOBS or 'nbgrader, 1'} at once): "
+              f"{len(seconds)} submissions in "
               f"{course.seconds['autograde']:.0f} s, median {median:.1f} s, slowest "
               f"{max(ordinary):.1f} s per submission (infinite loop: "
               f"{seconds.get((FIRST_LAB, 'infinite_loop'), 0):.1f} s); generate_assignment "
@@ -789,5 +815,8 @@ def test_autograde_time_per_submission(course, capsys):
               f"{course.seconds['generate_feedback']:.0f} s, export "
               f"{course.seconds['export']:.0f} s")
     # A sanity bound, not the goal: 2.6 to 5.6 s on the 2-core machine depending on its load
-    # (docs/instructors.md), so a machine five times slower or busier still passes.
-    assert median < 30, f"autograde takes {median:.1f} s per submission (goal: under 5 s)"
+    # (docs/instructors.md), so a machine five times slower or busier still passes. Graded
+    # GRADING_JOBS at once, each submission takes longer and the class less: the bound is on the
+    # run's seconds per submission.
+    each = course.seconds["autograde"] / len(seconds) if GRADING_JOBS else median
+    assert each < 30, f"autograde takes {each:.1f} s per submission (goal: under 5 s)"
