@@ -30,7 +30,7 @@ help:
 	@echo "Instructors (docs/instructors.md): make release|autograde|feedback|similarity|audit LAB=<lab>,"
 	@echo "  make regrade LAB=<lab> STUDENT=<id>, make students ROSTER=students.csv,"
 	@echo "  make duedates (duedates.csv -> gradebook and late penalties),"
-	@echo "  make grades FORMAT=csv|canvas|moodle (grades.csv, grades-canvas.csv, grades-moodle.csv),"
+	@echo "  make grades FORMAT=csv|canvas|moodle (grades.csv, grades-canvas.csv, ...-moodle.csv),"
 	@echo "  make similarity LAB=<lab> (similarity/<lab>.html: evidence for a human, never a verdict)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -95,7 +95,8 @@ NBGRADER := $(BIN)/nbgrader
 COURSE := $(BIN)/python tools/course_cli.py
 FORMAT ?= csv
 GRADES_FILE := $(if $(filter csv,$(FORMAT)),grades.csv,grades-$(FORMAT).csv)
-EXPORTER := $(if $(filter canvas,$(FORMAT)),CanvasExport,$(if $(filter moodle,$(FORMAT)),MoodleExport,CsvExport))
+EXPORTER := $(strip $(if $(filter canvas,$(FORMAT)),CanvasExport,\
+	$(if $(filter moodle,$(FORMAT)),MoodleExport,CsvExport)))
 
 check-%: $(STAMP)
 	@$(COURSE) check $* --lab='$(LAB)' --student='$(STUDENT)' --format='$(FORMAT)'
@@ -114,7 +115,7 @@ autograde: check-autograde duedates $(STAMP)  # grade submitted/*/$(LAB), sandbo
 feedback: check-feedback $(STAMP)  # feedback/<student>/$(LAB)/*.html from autograded/
 	$(NBGRADER) generate_feedback '$(LAB)'
 
-grades: check-grades duedates $(STAMP)  # make grades FORMAT=csv|canvas|moodle (grading/export.py)
+grades: check-grades duedates $(STAMP)  # FORMAT=csv|canvas|moodle (grading/export.py)
 	$(NBGRADER) export --exporter=grading.export.$(EXPORTER) --to $(GRADES_FILE)
 
 regrade: check-regrade $(STAMP)  # make regrade LAB=lab01_forward_pass STUDENT=ada

@@ -43,12 +43,17 @@ class LatePolicy(LateSubmissionPlugin):
         return math.ceil(seconds / DAY_SECONDS)
 
     def penalty(self, score, max_score, total_seconds_late):
-        return min(score, self.per_day * self.days_late(total_seconds_late) * max_score)
+        lost = self.per_day * self.days_late(total_seconds_late) * max_score
+        return round(min(score, lost), 6)  # 3.9, not 3.9000000000000004
 
     def late_submission_penalty(self, student_id, score, total_seconds_late):
         # nbgrader passes the notebook's score only; its points come from the notebook being
         # graded, which AssignLatePenalties (this plugin's parent) holds.
         grader = self.parent
+        if not hasattr(grader, "notebook_id"):
+            raise RuntimeError("LatePolicy is the late-submission plugin of nbgrader's "
+                               "AssignLatePenalties (c.AssignLatePenalties.plugin_class); "
+                               "elsewhere, call LatePolicy().penalty(score, points, seconds)")
         notebook = grader.gradebook.find_submission_notebook(
             grader.notebook_id, grader.assignment_id, student_id)
         return self.penalty(score, notebook.max_score, total_seconds_late)

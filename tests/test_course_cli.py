@@ -106,7 +106,8 @@ def test_similarity_of_a_single_submission_says_it_needs_two(tmp_path, capsys):
 
 
 # -- the roster for `nbgrader db student import` -------------------------------------------------
-GOOD = 'id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.org\nzoe,Zoë,"O\'Brien, Jr.",\n'
+GOOD = ('id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.org\n'
+        'zoe,Zoë,"O\'Brien, Jr.",\n')
 
 
 @pytest.mark.parametrize("text, says", [

@@ -128,6 +128,10 @@ def test_a_grace_period_counts_as_on_time():
     assert policy.penalty(8, 10, 11 * 60) == pytest.approx(1.0)
 
 
+def test_the_penalty_is_a_clean_number_of_points():
+    assert LatePolicy().penalty(13, 13, 3 * 86400 - 60) == 3.9  # not 3.9000000000000004
+
+
 # -- due dates -----------------------------------------------------------------------------------
 def test_a_due_date_in_a_named_zone_is_stored_in_utc():
     assert parse_due("2026-10-15 23:59 Europe/Berlin") == DUE  # CEST, UTC+2
@@ -259,3 +263,15 @@ def test_nbgrader_export_uses_the_plugins_from_the_command_line(db_url, tmp_path
     text = (tmp_path / "grades.csv").read_text(encoding="utf-8")
     assert '"O""Brien, Jr."' in text  # the default export quotes too
     assert list(csv.reader(io.StringIO(text)))[0][0] == "assignment"
+
+
+@pytest.mark.parametrize("fmt, command", [
+    ("csv", "--exporter=grading.export.CsvExport --to grades.csv"),
+    ("canvas", "--exporter=grading.export.CanvasExport --to grades-canvas.csv"),
+    ("moodle", "--exporter=grading.export.MoodleExport --to grades-moodle.csv")])
+def test_make_grades_picks_the_exporter_of_the_format(fmt, command):
+    result = subprocess.run(["make", "-n", "--no-print-directory", "grades", f"FORMAT={fmt}"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    exports = [line for line in result.stdout.splitlines() if " export " in line]
+    assert exports and exports[-1].endswith(command), result.stdout
+    assert "course_cli.py duedates" in result.stdout  # due dates applied first
