@@ -151,3 +151,15 @@ def test_the_command_prints_the_ranking(course, capsys):
     assert similarity.main([LAB, "--root", str(course), "--top", "3"]) == 0
     printed = capsys.readouterr().out
     assert "copier  student04" in printed and "not a verdict" in printed
+
+
+def test_an_unreadable_notebook_is_named_and_the_rest_compared(course, tmp_path, capsys):
+    root = tmp_path / "course"
+    shutil.copytree(course, root, ignore=shutil.ignore_patterns("similarity"))
+    broken = root / "submitted" / "broken" / NOTEBOOK
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"cells": [')  # a notebook cut off mid-upload
+    pairs, _ = similarity.report(root, LAB)
+    assert "skipped" in capsys.readouterr().err and "broken" not in {s for p in pairs
+                                                                     for s in p[1:]}
+    assert pairs[0][1:] == ("copier", "student04")
