@@ -5,8 +5,11 @@ a gradebook) and asserts exit status 2 and a single line that names the problem 
 never a traceback. The last tests go through `make` itself.
 """
 import importlib.util
+import os
+import shutil
 import sqlite3
 import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -139,6 +142,23 @@ def test_a_good_roster_with_quoted_names_is_accepted(tmp_path, capsys):
     roster.write_text(GOOD, encoding="utf-8")
     assert course_cli.main(["roster", str(roster), "--check-only"]) == 0
     assert "2 students, ready to import" in capsys.readouterr().out
+
+
+def test_an_excel_roster_is_imported_with_its_names(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte-order mark, which nbgrader's own import takes as
+    part of the column name 'id' (and it reads in the locale's encoding)."""
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py")
+    roster = tmp_path / "students.csv"
+    roster.write_bytes(b"\xef\xbb\xbf" + GOOD.encode("utf-8"))
+    env = dict(os.environ, LC_ALL="C", PATH=os.path.dirname(sys.executable) + os.pathsep
+               + os.environ.get("PATH", ""))
+    run = subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "course_cli.py"), "--root",
+                          str(tmp_path), "roster", str(roster)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    with sqlite3.connect(tmp_path / ".nbgrader" / "gradebook.db") as db:
+        names = set(db.execute("select id, first_name, last_name from student"))
+    assert names == {("ada", "Ada", "Lovelace"), ("zoe", "Zoë", "O'Brien, Jr.")}
 
 
 def test_a_bad_due_date_file_is_one_line(tmp_path, capsys):

@@ -18,6 +18,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -198,9 +199,19 @@ def check_roster(path):
     return len(seen)
 
 
-def _nbgrader(*args):
-    return subprocess.call([str(Path(sys.executable).parent / "nbgrader"), *args],
-                           cwd=REPO_ROOT)
+def import_roster(path, root=REPO_ROOT):
+    """`nbgrader db student import` of the checked roster. nbgrader reads the file in the
+    locale's encoding and takes a byte-order mark (Excel's "CSV UTF-8") as part of the first
+    column's name, so it gets a copy in UTF-8 without one, read in UTF-8 mode."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "roster.csv"
+        with open(copy, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows)
+        return subprocess.call([str(Path(sys.executable).parent / "nbgrader"), "db", "student",
+                                "import", str(copy)], cwd=root,
+                               env=dict(os.environ, PYTHONUTF8="1"))
 
 
 def duedates(course, path):
@@ -250,7 +261,7 @@ def main(argv=None):
             if args.check_only:
                 print(f"{args.path}: {count} students, ready to import")
                 return 0
-            return _nbgrader("db", "student", "import", os.path.abspath(args.path))
+            return import_roster(args.path, course.root)
         else:
             from grading.late import CourseInputError
             try:
