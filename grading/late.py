@@ -89,7 +89,7 @@ def read_due_dates(path, labs):
     if not path.is_file():
         raise CourseInputError(f"{path} is missing: create it with the header 'lab,due' and one "
                                "row per lab (docs/instructors.md, section 0)")
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: as Excel saves it
         rows = list(csv.reader(handle))
     if not rows or [cell.strip() for cell in rows[0][:2]] != ["lab", "due"]:
         raise CourseInputError(f"{path}: the first line must be the header 'lab,due'")

@@ -153,7 +153,7 @@ def test_duedates_csv_names_bad_lines(tmp_path):
     path.write_text("lab,due\nlab01,2026-10-15 23:59 UTC\nlab09,2026-10-20 23:59 UTC\n")
     with pytest.raises(CourseInputError, match=r"line 3: no lab 'lab09'"):
         read_due_dates(path, {"lab01", "lab02"})
-    path.write_text("lab,due\nlab01,2026-10-15 23:59 UTC\nlab02,\n")
+    path.write_text("\ufefflab,due\nlab01,2026-10-15 23:59 UTC\nlab02,\n", encoding="utf-8")
     assert read_due_dates(path, {"lab01", "lab02"}) == {"lab01": datetime(2026, 10, 15, 23, 59),
                                                         "lab02": None}
 
