@@ -34,6 +34,11 @@ help:
 	@echo "make hub     (root) a class on JupyterHub: PORT=8000 ROSTER=roster.csv (docs/instructors.md)"
 	@echo "make hub-stop stop the class hub; make hub-env builds its course environment only"
 	@echo "make clean    remove the virtual environment and grading leftovers"
+	@echo "Instructors (docs/instructors.md): make release|autograde|feedback|similarity|audit LAB=<lab>,"
+	@echo "  make regrade LAB=<lab> STUDENT=<id>, make students ROSTER=students.csv,"
+	@echo "  make duedates (duedates.csv -> gradebook and late penalties),"
+	@echo "  make grades FORMAT=csv|canvas|moodle (grades.csv, grades-canvas.csv, ...-moodle.csv),"
+	@echo "  make similarity LAB=<lab> (similarity/<lab>.html: evidence for a human, never a verdict)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -101,40 +106,61 @@ bench-grading: $(STAMP)  # autograde a synthetic class of lab 01 with 1 and 2 wo
 	$(BIN)/python bench/bench_autograde.py $(if $(STUDENTS),--students $(STUDENTS))
 
 clean:
-	rm -rf $(VENV) .nbgrader submitted autograded feedback grades.csv build dist
+	rm -rf $(VENV) .nbgrader submitted autograded feedback similarity grades.csv \
+	  grades-canvas.csv grades-moodle.csv build dist
 
 # ---------------------------------------------------------------------------------------------
 # Instructor: thin wrappers around nbgrader's own commands (docs/instructors.md explains the
 # whole cycle). LAB is a lab folder name, e.g. `make autograde LAB=lab01_forward_pass`, or '*'.
 NBGRADER := $(BIN)/nbgrader
 
-.PHONY: release autograde feedback grades regrade audit sandbox lab-given student-given
+.PHONY: release autograde feedback grades regrade audit sandbox lab-given student-given \
+	similarity duedates students
+# Each target first checks its input (tools/course_cli.py): a missing lab, an unknown student,
+# an empty submitted/ ... is one line saying what to do, not a traceback.
+COURSE := $(BIN)/python tools/course_cli.py
+FORMAT ?= csv
+GRADES_FILE := $(if $(filter csv,$(FORMAT)),grades.csv,grades-$(FORMAT).csv)
+EXPORTER := $(strip $(if $(filter canvas,$(FORMAT)),CanvasExport,\
+	$(if $(filter moodle,$(FORMAT)),MoodleExport,CsvExport)))
+
+check-%: $(STAMP)
+	@$(COURSE) check $* --lab='$(LAB)' --student='$(STUDENT)' --format='$(FORMAT)'
 
 sandbox:  # install the autograding sandbox (Debian's bubblewrap; needs root) and check it
 	@command -v bwrap >/dev/null || apt-get install -y bubblewrap || \
 	  { echo "Install bubblewrap as root: apt-get install bubblewrap"; exit 2; }
 	@$(BIN)/python -c "import sys; sys.path.insert(0, '.'); from grading.sandbox import sandbox_problem as p; print(p() or 'sandbox ready: autograde runs every kernel in bubblewrap'); sys.exit(bool(p()))"
 
-release: lab-given $(STAMP)  # the student version: solutions/$(LAB) -> labs/$(LAB)
+release: check-release $(STAMP)  # the student version: solutions/$(LAB) -> labs/$(LAB)
 	$(NBGRADER) generate_assignment '$(LAB)' --force
 
 # JOBS submissions at once (default: every core), each in its own sandbox; only those new or
 # changed since last graded unless FORCE=1; exit status 1 if one failed (grading/parallel.py).
-autograde: lab-given $(STAMP)
+autograde: check-autograde duedates $(STAMP)
 	$(BIN)/python -m grading.parallel '$(LAB)' $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
 
-feedback: lab-given $(STAMP)  # feedback/<student>/$(LAB)/*.html from autograded/
+feedback: check-feedback $(STAMP)  # feedback/<student>/$(LAB)/*.html from autograded/
 	$(NBGRADER) generate_feedback '$(LAB)'
 
-grades: $(STAMP)  # every student and lab in the gradebook -> grades.csv
-	$(NBGRADER) export --to grades.csv
+grades: check-grades duedates $(STAMP)  # FORMAT=csv|canvas|moodle (grading/export.py)
+	$(NBGRADER) export --exporter=grading.export.$(EXPORTER) --to $(GRADES_FILE)
 
-regrade: lab-given student-given $(STAMP)  # make regrade LAB=lab01_forward_pass STUDENT=ada
+regrade: check-regrade $(STAMP)  # make regrade LAB=lab01_forward_pass STUDENT=ada
 	$(NBGRADER) autograde '$(LAB)' --student='$(STUDENT)' --force
 	$(NBGRADER) generate_feedback '$(LAB)' --student='$(STUDENT)' --force
 
-audit: $(STAMP)  # code in submissions that reaches outside the answers (read it by hand)
+audit: check-audit $(STAMP)  # code in submissions that reaches outside the answers (read it by hand)
 	$(BIN)/python tools/audit_submissions.py '$(or $(LAB),*)'
+
+duedates: $(STAMP)  # duedates.csv -> the gradebook; late penalties of graded work recomputed
+	@$(COURSE) duedates duedates.csv
+
+students: $(STAMP)  # make students ROSTER=students.csv: checked, then nbgrader db student import
+	@$(COURSE) roster '$(or $(ROSTER),students.csv)'
+
+similarity: check-similarity $(STAMP)  # similarity/$(LAB).html: the most similar pairs of answers
+	$(BIN)/python tools/similarity.py '$(LAB)'
 
 lab-given:
 	@test -n "$(LAB)" || { echo "Name the lab: LAB=lab01_forward_pass (or LAB='*')"; exit 2; }

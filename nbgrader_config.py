@@ -102,6 +102,24 @@ c.Autograde.autograde_preprocessors = [SandboxedExecute, StudentMarkupAsText, Ig
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
+# Late work (grading/late.py; due dates in duedates.csv, `make duedates`): a submission loses
+# 10% of the lab's points for each day, or part of a day, after its due date, never more than
+# it scored (so after 10 days it earns 0). Change the rule here: per_day = 0 switches penalties
+# off, grace_minutes counts the first minutes after the due date as on time. `make duedates`
+# (run by `make grades`) applies a changed rule to work already graded.
+# `make grades FORMAT=canvas|moodle|csv` exports with grading/export.py (nbgrader's own export
+# with quoted fields by default).
+try:
+    from grading.export import CsvExport
+    from grading.late import LatePolicy
+except ImportError:  # without grading/: nbgrader's defaults (no late penalty)
+    pass
+else:
+    c.AssignLatePenalties.plugin_class = LatePolicy
+    c.ExportApp.plugin_class = CsvExport
+c.LatePolicy.per_day = 0.10
+c.LatePolicy.grace_minutes = 0
+
 
 class HideHiddenTestsInTracebacks(NbGraderPreprocessor):
     """A traceback shows the lines around the line that failed, which in a test cell can be
