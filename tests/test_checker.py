@@ -460,6 +460,10 @@ class _FakeChecker:
         self.jobs.append({"token": token, "kind": kind, "source": source,
                           "answers": sorted(answers)})
 
+    def submit_context(self, token, secret, key, source, reference):
+        self.jobs.append({"token": token, "kind": "context", "secret": secret, "key": key,
+                          "source": source, "reference": reference})
+
     def result(self, token, timeout):
         return {"token": token, "ok": True, "stdout": "", "stderr": "", "error": None}
 
@@ -509,6 +513,12 @@ def test_only_the_sources_setup_and_test_cells_reach_the_checker():
         (code["test_sigmoid"] + "\n# copied", dict(test, grade_id="test_sigmoid")),  # a copy
         ("pass", dict(test, grade_id="test_tanh")),  # not restored: the source's code runs
     ])
+    context, jobs = jobs[0], jobs[1:]
+    assert context["kind"] == "context"  # first: the hidden tests' secret and reference
+    assert context["reference"] == [code[g] for g in ("setup", "sigmoid", "tanh", "relu",
+                                                      "dense_forward", "mlp_forward", "predict",
+                                                      "digits_data", "digits_split",
+                                                      "build_and_train")]
     assert [(job["kind"], job["source"]) for job in jobs] == [
         ("setup", code["setup"]), ("test", code["test_sigmoid"]), ("test", code["test_tanh"])]
     assert "np" not in jobs[1]["answers"] and "sigmoid" in jobs[1]["answers"]
