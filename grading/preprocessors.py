@@ -80,7 +80,8 @@ class SandboxedExecute(Execute):
                 "repository) or c.SandboxedExecute.course_secret in a configuration file that "
                 "is not committed (e.g. ~/.jupyter/nbgrader_config.py); see "
                 "docs/instructors.md, \"The course secret\".")
-        if self._source is not None and self._source.reference is None:
+        if (self._source is not None and self._source.hidden_tests
+                and self._source.reference is None):
             self.log.error("The source notebook is missing: the hidden tests have no reference "
                            "answers to compare with, and fail")
         return super().preprocess(nb, resources, km)
