@@ -1,9 +1,21 @@
-"""pytest set-up shared by tests/, lessons/ and solutions/ (nbval): one BLAS thread.
+"""pytest set-up shared by tests/, lessons/ and solutions/ (nbval): one BLAS thread, and a course
+secret for the hidden tests of the solution notebooks.
 
 The course's models are small; on a 2-core machine several BLAS threads wait for each other and
 make notebooks several times slower. Set before any kernel starts, so the kernels inherit it.
+
+Hidden tests draw their inputs from the course secret (backprop.labchecks.secret): one random
+secret per run, unless BACKPROP_COURSE_SECRET is set already, shown in the report's header, so
+a failing hidden test can be run again on the same inputs.
 """
 import os
+import secrets
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("BACKPROP_COURSE_SECRET", secrets.token_hex(16))
+
+
+def pytest_report_header(config):
+    return (f"BACKPROP_COURSE_SECRET={os.environ['BACKPROP_COURSE_SECRET']} (the hidden tests' "
+            "inputs of this run; set it to draw them again)")

@@ -9,6 +9,11 @@ each, and writes one JSON line per job to standard output (``{"token", "ok", "st
   notebook (imports, data, given classes), run here in the checker's own namespace. So `np`,
   `checks`, `math` or a lab's given `Value` class are the checker's own, whatever the student's
   kernel binds to those names. A setup cell that fails here is reported, and skipped.
+- ``{"kind": "context", "token", "secret", "key", "source", "reference": [code]}``: sent first.
+  The course secret and the grading key (lab, notebook, student) the hidden tests draw their
+  inputs from, and the code of the source notebook's setup and answer cells, from which the
+  hidden tests' `reference` answers are built here, in a namespace of their own (see
+  `backprop.labchecks.secret`). Neither reaches the student's kernel.
 - ``{"kind": "test", "token", "source", "timeout", "answers": [names]}``: a graded test cell
   (from the source notebook too). The grader builds the cell's outputs, and so its score, from
   the checker's line alone.
@@ -681,9 +686,31 @@ def run_setup(namespace, job, setup_reads):
     return result
 
 
+def run_context(job):
+    """Install the course secret, the grading key and the reference answers for the hidden
+    tests (`backprop.labchecks.secret`). Fails, with what went wrong, when the library is
+    missing or a cell of the reference raised."""
+    result = {"token": job["token"], "ok": True, "stdout": "", "stderr": "", "error": None}
+    try:
+        from backprop.labchecks import secret as course_secret
+        reference, problems = None, []
+        if job.get("reference") is not None:
+            with _captured(io.StringIO(), io.StringIO()):
+                reference, problems = course_secret.reference_from_cells(job["reference"])
+        course_secret.use_grading_context(job.get("secret"), job.get("key", ""), reference,
+                                          job.get("source", ""))
+        if problems:
+            raise RuntimeError("the reference answers are incomplete: " + "; ".join(problems))
+    except BaseException as error:  # reported: the grader logs it
+        result.update(ok=False, error=_error_output(error))
+    return result
+
+
 def run_job(server, namespace, job, setup_reads=frozenset()):
     if job.get("kind") == "setup":
         return run_setup(namespace, job, setup_reads)
+    if job.get("kind") == "context":
+        return run_context(job)
     out, err = io.StringIO(), io.StringIO()
     result = {"token": job["token"], "ok": True, "stdout": "", "stderr": "", "error": None}
     shadowed = {}  # answer name -> the checker's value it hides during this test
@@ -750,6 +777,11 @@ def main(argv):
             importlib.import_module(module_name)
         except ImportError:  # a course without one of them: its tests import what they use
             pass
+    try:  # grading: hidden tests draw from the secret the grader sends, never the environment
+        from backprop.labchecks import secret as course_secret
+        course_secret.use_grading_context(None)
+    except ImportError:  # a course without the library
+        pass
     for line in sys.stdin:
         job = json.loads(line)
         report.write(json.dumps(run_job(server, namespace, job, setup_reads)) + "\n")

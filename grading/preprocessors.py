@@ -12,16 +12,21 @@
 Deleted, duplicated and stray cells are sorted out before execution by `SortOutCells`
 (grading/cells.py).
 """
+import os
 import secrets
 
 from nbclient.util import run_sync
 from nbformat import v4
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, LimitOutput
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
-from .sandbox import SandboxedKernelManager
+from .sandbox import COURSE_SECRET_VARIABLE, SandboxedKernelManager
 from .source_cells import source_cells
+
+
+class CourseSecretMissing(RuntimeError):
+    """Autograding a notebook with hidden tests, and no course secret is set."""
 
 
 def _grade_id(cell):
@@ -42,10 +47,18 @@ class SandboxedExecute(Execute):
     cell, for the first cell of the submission that carries its grade id. Every other cell,
     whatever its metadata says, runs in the kernel as the student's code."""
 
+    course_secret = Unicode("", help=(
+        "The course secret the hidden tests draw their inputs from (backprop.labchecks.secret). "
+        f"Empty: the environment variable {COURSE_SECRET_VARIABLE}. Set it in a configuration "
+        "file that is never committed, never in the course's nbgrader_config.py.")
+    ).tag(config=True)
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
         self._source = None  # the source's SourceCells, for the notebook being graded
+        self._grading = {}  # resources["nbgrader"]: assignment, notebook, student
+        self._context_sent = False  # whether the checker has the hidden tests' context
         self._sent = []  # grade ids of the setup cells the checker has run, in order
         self._tested = set()  # grade ids of the test cells already run
 
@@ -57,7 +70,24 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._source = source_cells(self.config, resources or {}, self.log)
         self._sent, self._tested = [], set()
+        self._grading = dict((resources or {}).get("nbgrader", {}))
+        self._context_sent = False
+        if self._source is not None and self._source.hidden_tests and not self._secret():
+            raise CourseSecretMissing(
+                "autograding needs the course secret, from which the hidden tests draw their "
+                f"inputs: set the environment variable {COURSE_SECRET_VARIABLE} (the same "
+                "long random string for every grading run of the course, kept out of the "
+                "repository) or c.SandboxedExecute.course_secret in a configuration file that "
+                "is not committed (e.g. ~/.jupyter/nbgrader_config.py); see "
+                "docs/instructors.md, \"The course secret\".")
+        if (self._source is not None and self._source.hidden_tests
+                and self._source.reference is None):
+            self.log.error("The source notebook is missing: the hidden tests have no reference "
+                           "answers to compare with, and fail")
         return super().preprocess(nb, resources, km)
+
+    def _secret(self):
+        return self.course_secret or os.environ.get(COURSE_SECRET_VARIABLE, "")
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None,
                                  store_history=True):
@@ -66,6 +96,8 @@ class SandboxedExecute(Execute):
         if checker and self._source is None and is_test_cell(cell):
             return self._unsourced(cell)
         source = self._source
+        if checker and source and not self._context_sent:
+            self._send_context()
         if not (checker and source and grade_id):
             return await super().async_execute_cell(cell, cell_index, execution_count,
                                                     store_history)
@@ -83,6 +115,27 @@ class SandboxedExecute(Execute):
             return await self._graded_test(cell, cell_index, execution_count, grade_id)
         return await super().async_execute_cell(cell, cell_index, execution_count,
                                                 store_history)
+
+    # -- the hidden tests' context in the checker
+    def _send_context(self):
+        """Give the checker the course secret, the grading key (lab, notebook, student: each
+        student's hidden inputs are their own) and the source's setup and answer cells, from
+        which it builds the reference answers (grading/checker.py, `run_context`)."""
+        info = self._grading
+        key = "/".join(str(info.get(k, "")) for k in ("assignment", "notebook", "student"))
+        token = secrets.token_hex(16)
+        self._context_sent = True
+        self._checker().submit_context(token, self._secret(), key,
+                                       f"{info.get('assignment')}/{info.get('notebook')}.ipynb",
+                                       self._source.reference)
+        report = self.km.checker.result(token, timeout=self._setup_timeout)
+        if report is None:
+            self.log.error("The checker did not take the hidden tests' context")
+        elif not report.get("ok"):
+            error = report.get("error") or {}
+            self.log.error("The hidden tests' context failed in the checker (%s: %s); hidden "
+                           "tests that need it will fail", error.get("ename"),
+                           str(error.get("evalue", ""))[:500])
 
     # -- setup cells in the checker
     @property
@@ -131,6 +184,7 @@ class SandboxedExecute(Execute):
         """A new checker, given the setup cells the old one had run (one that does not
         finish now is left out)."""
         self.km.restart_checker()
+        self._send_context()
         for grade_id in list(self._sent):
             token = secrets.token_hex(16)
             self.km.checker.submit(token, self._source.setup[grade_id], self._setup_timeout,

@@ -41,6 +41,9 @@ WORKDIR = "/submission"
 INPUT_DIR = "/run/submitted"  # the private copy, read-only; startup copies it to WORKDIR
 STARTUP_IN_SANDBOX = "/run/grading/kernel_startup.py"
 PACKAGE_IN_SANDBOX = "/run/checker/grading"  # grading/ itself, for the checker process
+# The hidden tests' course secret (backprop.labchecks.secret): sent to the checker by the
+# grader, never in any environment of the sandbox.
+COURSE_SECRET_VARIABLE = "BACKPROP_COURSE_SECRET"
 # Environment variables a kernel keeps (everything else of the grader's environment is dropped).
 ENV_KEPT = ("JPY_", "OPENBLAS_", "OMP_", "MKL_", "NBGRADER_", "LANG", "LC_", "PYDEVD_")
 
@@ -149,6 +152,15 @@ class Checker:
         self.process.stdin.write(json.dumps({"kind": kind, "token": token, "source": source,
                                              "timeout": timeout,
                                              "answers": sorted(answers)}) + "\n")
+        self.process.stdin.flush()
+
+    def submit_context(self, token, secret, key, source, reference):
+        """Send the hidden tests' context: the course secret, the grading key, the source
+        notebook's path and the code of its setup and answer cells (None: not available)."""
+        self.wait_ready()
+        self.process.stdin.write(json.dumps({"kind": "context", "token": token,
+                                             "secret": secret, "key": key, "source": source,
+                                             "reference": reference}) + "\n")
         self.process.stdin.flush()
 
     def result(self, token, timeout):
@@ -316,7 +328,8 @@ class SandboxedKernelManager(AsyncKernelManager):
                              MPLCONFIGDIR="/tmp/matplotlib", PYTHONDONTWRITEBYTECODE="1")
         else:  # the same start-up code (the checker's server, exit(), the watchdog)
             kernel_cmd = [*kernel_cmd, f"--IPKernelApp.exec_files=['{STARTUP_FILE}']"]
-            kw["env"] = dict(kw.get("env") or os.environ)
+            kw["env"] = {k: v for k, v in (kw.get("env") or os.environ).items()
+                         if k != COURSE_SECRET_VARIABLE}  # the checker gets it, not the kernel
         if self.cell_timeout:
             kw["env"]["BACKPROP_CELL_TIMEOUT"] = str(self.cell_timeout)
         return await super()._async_launch_kernel(kernel_cmd, **kw)

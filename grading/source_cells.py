@@ -20,6 +20,14 @@ class SourceCells:
     tests: dict = field(default_factory=dict)  # grade id -> code of a graded test cell
     answers: frozenset = frozenset()  # names the answer cells define at top level
     order: list = field(default_factory=list)  # grade ids of setup and test cells, in order
+    # code of the setup and answer cells, in order: what the checker builds the hidden tests'
+    # reference answers from (None when read from the gradebook, which holds no answers)
+    reference: list = None
+
+    @property
+    def hidden_tests(self):
+        """Whether any graded test cell holds hidden tests."""
+        return any("BEGIN HIDDEN TESTS" in code for code in self.tests.values())
 
     def setup_before(self, grade_id):
         """The setup cells that come before `grade_id` in the source."""
@@ -68,9 +76,11 @@ def _kind(cell_type, graded, solution, locked):
 
 def _from_cells(cells):
     """cells: (grade id, kind, code) in notebook order."""
-    found = SourceCells()
+    found = SourceCells(reference=[])
     answers = set()
     for grade_id, kind, code in cells:
+        if kind in ("setup", "answer"):
+            found.reference.append(code)
         if kind == "answer":
             # Not what an answer imports: that is the library's object, never the learner's
             # answer, and the checker's own setup imports give the tests the same.
@@ -99,9 +109,11 @@ def _from_gradebook(db_url, assignment, notebook):
         found = gradebook.find_notebook(notebook, assignment)
         graded = {cell.name for cell in found.grade_cells}
         solutions = {cell.name for cell in found.solution_cells}
-        return _from_cells([(cell.name, _kind(cell.cell_type, cell.name in graded,
-                                              cell.name in solutions, cell.locked), cell.source)
-                            for cell in found.source_cells])
+        cells = _from_cells([(cell.name, _kind(cell.cell_type, cell.name in graded,
+                                               cell.name in solutions, cell.locked), cell.source)
+                             for cell in found.source_cells])
+    cells.reference = None  # the gradebook holds the release's answer cells, not the answers
+    return cells
 
 
 def source_cells(config, resources, log):

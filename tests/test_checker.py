@@ -120,6 +120,8 @@ def checker(tmp_path):
         return report
 
     run.setup = lambda source: report_of(send({"kind": "setup", "source": source}))
+    # the hidden tests' course secret, grading key and reference cells (grading/checker.py)
+    run.context = lambda **job: report_of(send(dict(job, kind="context")))
     yield run
     process.kill()
     process.wait()
@@ -411,6 +413,8 @@ def test_the_labs_given_value_class_is_the_checkers_and_calls_the_learners_rules
     rule, in the kernel, changes their gradients by reference."""
     setup, value_class, rule, test = _lab03_cells("setup", "value_class", "add_backward",
                                                   "test_add_backward")
+    assert checker.context(secret="a course secret", key="lab03/lab03/ada",
+                           reference=[setup, value_class, rule])["ok"]
     assert checker.setup(setup)["ok"]
     # the kernel's Value is the library's: it must not be the one the test uses
     report = checker("from backprop import engine\nValue = engine.Value\n" + rule, test,
@@ -420,6 +424,26 @@ def test_the_labs_given_value_class_is_the_checkers_and_calls_the_learners_rules
     failed = checker("from backprop import engine\nValue = engine.Value\n" + wrong, test,
                      setup=None, answer_names=["add_backward"])
     assert not failed["ok"] and failed["error"]["ename"] == "LabCheckError"
+
+
+def test_hidden_tests_draw_from_the_graders_secret_and_use_the_reference(checker):
+    """The context job: a test's secret_rng draws depend on the secret the grader sent (not
+    on the checker's environment), and `reference` is the source's answer, not the kernel's."""
+    test = ("from backprop.labchecks import reference, secret_rng\n"
+            "print(secret_rng('test_f').integers(10**9), reference.f(), f())\n")
+    printed = []
+    for secret in ("secret A", "secret A", "secret B"):
+        assert checker.context(secret=secret, key="lab/nb/ada",
+                               reference=["def f():\n    return 'reference'\n"])["ok"]
+        report = checker("def f():\n    return 'kernel'\n", test, setup=None)
+        assert report["ok"], report["error"]
+        printed.append(report["stdout"].split())
+    assert printed[0] == printed[1] and printed[0][0] != printed[2][0]
+    assert printed[0][1:] == ["reference", "kernel"]
+    broken = checker.context(secret="", key="k", reference=["import no_such_module\n"])
+    assert not broken["ok"] and "no_such_module" in broken["error"]["evalue"]
+    report = checker("def f():\n    return 1\n", test, setup=None)
+    assert report["error"]["ename"] == "CourseSecretMissing"
 
 
 def test_the_source_notebook_says_which_cells_are_setup_tests_and_answers():
@@ -459,6 +483,10 @@ class _FakeChecker:
     def submit(self, token, source, timeout, kind="test", answers=()):
         self.jobs.append({"token": token, "kind": kind, "source": source,
                           "answers": sorted(answers)})
+
+    def submit_context(self, token, secret, key, source, reference):
+        self.jobs.append({"token": token, "kind": "context", "secret": secret, "key": key,
+                          "source": source, "reference": reference})
 
     def result(self, token, timeout):
         return {"token": token, "ok": True, "stdout": "", "stderr": "", "error": None}
@@ -509,6 +537,12 @@ def test_only_the_sources_setup_and_test_cells_reach_the_checker():
         (code["test_sigmoid"] + "\n# copied", dict(test, grade_id="test_sigmoid")),  # a copy
         ("pass", dict(test, grade_id="test_tanh")),  # not restored: the source's code runs
     ])
+    context, jobs = jobs[0], jobs[1:]
+    assert context["kind"] == "context"  # first: the hidden tests' secret and reference
+    assert context["reference"] == [code[g] for g in ("setup", "sigmoid", "tanh", "relu",
+                                                      "dense_forward", "mlp_forward", "predict",
+                                                      "digits_data", "digits_split",
+                                                      "build_and_train")]
     assert [(job["kind"], job["source"]) for job in jobs] == [
         ("setup", code["setup"]), ("test", code["test_sigmoid"]), ("test", code["test_tanh"])]
     assert "np" not in jobs[1]["answers"] and "sigmoid" in jobs[1]["answers"]

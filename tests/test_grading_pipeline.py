@@ -60,6 +60,10 @@ pytestmark = pytest.mark.grading
 HOSTILE = set(STUDENTS) - _ORDINARY
 NO_SANDBOX = sandbox_problem()  # why kernels cannot be sandboxed here, or None
 SECRET = "BACKPROP_GRADER_SECRET"
+# The course secret the hidden tests draw their inputs from: autograde needs it. The run's
+# secret string, so that the checks that nothing of the grader's environment reaches a student
+# cover it too.
+COURSE_SECRET = "BACKPROP_COURSE_SECRET"
 
 LABS = lab_names()
 FIRST_LAB = LABS[0] if LABS else None
@@ -134,7 +138,7 @@ class GradedCourse:
              "--NbGrader.log_format=%(asctime)s.%(msecs)03d [%(name)s | %(levelname)s] "
              "%(message)s"],
             cwd=self.root, capture_output=True, text=True,
-            env=dict(os.environ, **{SECRET: self.secret}))
+            env=dict(os.environ, **{SECRET: self.secret, COURSE_SECRET: self.secret}))
         self.seconds[command] = time.perf_counter() - started
         if peak.is_file():
             self.peak_bytes[command] = int(peak.read_text())

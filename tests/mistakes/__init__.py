@@ -27,6 +27,8 @@ FIXTURES_DIR = Path(__file__).resolve().parent
 # Seconds a cell may run before the kernel is interrupted: a mistake can loop forever.
 CELL_TIMEOUT = 30
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
+# The course secret of these runs (backprop.labchecks.secret): any fixed string.
+MISTAKES_SECRET = "docs/mistakes.md"
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,15 @@ async def _run_lab(lab, mistakes, timeout):
         # tell a visible check from a hidden one (the handler is installed by the first import).
         await client.async_execute_cell(nbformat.v4.new_code_cell(
             "%xmode Plain\nimport backprop.checks\nget_ipython().set_custom_exc((), None)"), 0)
+        # The hidden tests as the grader runs them: inputs from a course secret (a fixed one,
+        # so that docs/mistakes.md is a function of the code) and expected values from the
+        # solution's answers, built apart from the answers a mistake rewrites.
+        reference_cells = [cell.source for _, cell, kind in code if kind in ("answer", "given")]
+        await client.async_execute_cell(nbformat.v4.new_code_cell(
+            "from backprop.labchecks import secret as _secret\n"
+            f"_secret.use_grading_context({MISTAKES_SECRET!r}, {lab!r}, "
+            f"_secret.reference_from_cells({reference_cells!r})[0])\n"
+            "del _secret"), 0)
         for i, cell, kind in code:  # the solution, up to its last test and without the demos
             if kind == "test" and (found := await failure(i, cell)):
                 baseline[found.grade_id] = found.message

@@ -11,4 +11,9 @@ stored values, invariants, the course library's own layers), prints one line whe
 passes and otherwise raises `backprop.checks.LabCheckError` with a message that names the entry,
 the expected and received values and the likely mistake. The learner never sees this code in
 the lab. The graded hidden tests stay in the source notebooks (solutions/), not here.
+
+Hidden tests draw their inputs with `secret_rng(test_id)` and compute their expected values with
+`reference` (`backprop.labchecks.secret`), so that the public source notebooks do not let an
+answer special-case them.
 """
+from .secret import reference, secret_rng  # noqa: E402,F401
