@@ -1,9 +1,16 @@
 """Checks that lab test cells call. A failure says, in words a learner can act on, which entry
 is wrong, what was expected and what was received, and what the likely mistake is.
 
-    >>> check_close("dW", dW, expected_dW, batch_size=4)
-    LabCheckError: dW is wrong: dW[2, 3] is 0.41 but should be -0.41 (12 of 12 entries differ).
-      Hint: every entry has the opposite sign: did you flip a sign (x - y instead of y - x)?
+    >>> check_close("dW for x of shape (4, 3)", dW, expected_dW, batch_size=4)
+    LabCheckError: dW[2, 1] = 0.41, expected -0.41; 12 of 12 entries differ
+      (dW for x of shape (4, 3))
+      Hint: every entry has the opposite sign: did you flip a sign (x - y instead of y - x,
+        or a missing minus)?
+
+A message's first line says what is wrong, with numbers; what was checked and the hints
+follow on lines of their own. Where it is shown (a notebook's error output, and through it
+`nbgrader validate` and the Validate dialog), `failure_text` wraps it so that every line fits
+`MESSAGE_WIDTH` characters: nbgrader's validator cuts longer lines.
 
 All failures raise `LabCheckError`, a subclass of AssertionError, so nbgrader counts them as a
 failed test and shows the message in the learner's feedback. In a notebook, a failed check shows
@@ -15,6 +22,8 @@ with ``fresh("lab04")`` and calls one function, ``lab.check_linear_backward(line
 """
 import contextlib
 import pathlib
+import re
+import textwrap
 import timeit
 import types
 
@@ -43,6 +52,30 @@ def format_number(value):
     """A number as a message shows it: 6 significant digits, and 0 for round-off (|x| < 1e-12),
     so the same message reads the same on every machine."""
     return _fmt(value)
+
+
+# Lines of a failure as shown, ``✗ LabCheckError: `` on the first included, are at most this long.
+# nbgrader's validator prefixes 4 spaces and cuts a line longer than Validator.width - 3
+# characters; nbgrader_config.py sets the width so that these lines fit whole.
+MESSAGE_WIDTH = 88
+
+
+def _wrapped(line, width, first_prefix=""):
+    """One logical line wrapped to `width`; continuation lines indented 2 more than it."""
+    indent = line[:len(line) - len(line.lstrip(" "))]
+    return textwrap.wrap(line.strip(), width=width, initial_indent=first_prefix + indent,
+                         subsequent_indent=indent + "  ", break_on_hyphens=False) \
+        or [first_prefix + indent]
+
+
+def failure_text(ename, message, width=MESSAGE_WIDTH):
+    """``✗ ename: message`` as the learner sees it: each line of the message wrapped to `width`
+    characters, a line's continuation indented under it. Wrapping again changes nothing."""
+    lines = str(message).split("\n")
+    shown = _wrapped(lines[0], width, f"\u2717 {ename}: ")
+    for line in lines[1:]:
+        shown.extend(_wrapped(line, width))
+    return "\n".join(shown)
 
 
 def format_values(values):
@@ -79,18 +112,19 @@ def _close(a, b, rtol, atol):
 def _as_array(name, received):
     if received is None:
         raise LabCheckError(
-            f"{name} is None. Hint: did you forget the `return` statement at the end of your function?"
+            f"{name} is None\n"
+            "  Hint: did you forget the `return` statement at the end of your function?"
         )
     if isinstance(received, (tuple, list)) and received and isinstance(received[0], np.ndarray):
         raise LabCheckError(
-            f"{name} is a {type(received).__name__} of {len(received)} arrays, expected one array. "
-            "Hint: return a single array (did you return extra values?)"
+            f"{name} is a {type(received).__name__} of {len(received)} arrays, expected one array\n"
+            "  Hint: return a single array (did you return extra values?)"
         )
     try:
         arr = np.asarray(received, dtype=float)
     except (TypeError, ValueError):
         raise LabCheckError(
-            f"{name} should be a numeric array, got {type(received).__name__}: {received!r:.80}"
+            f"{name} should be a numeric array, got {type(received).__name__}: {received!r:.60}"
         ) from None
     return arr
 
@@ -159,10 +193,41 @@ def _value_hints(received, expected, rtol, atol, batch_size):
     return hints
 
 
+# A label such as "dx for (N, D) = (3, 4)" or "sigmoid(x) of shape (3, 4)": the value's code
+# name ("dx", "sigmoid(x)", "params['W1']"), then what was checked. Prose labels ("the path of
+# momentum") have no code name.
+_CODE_NAME = re.compile(r"[A-Za-z_][\w.]*(?:\([^()]*\)|\[[^\[\]]*\])*")
+_CONTEXT_START = ("for ", "of ", "at ", "after ", "in ", "with ", "on ", "when ", "compared ", "(")
+
+
+def _subject(name):
+    """``(code name, what was checked)`` of a label: ``("dx", "(dx for (N, D) = (3, 4))")``,
+    ``("h", "")``; the code name is None for a prose label."""
+    match = _CODE_NAME.match(name)
+    if match and match.end() == len(name):
+        return name, ""
+    if match and name[match.end():match.end() + 1] == " " and match.group() not in (
+            "the", "a", "an", "your") and name[match.end() + 1:].startswith(_CONTEXT_START):
+        rest = name[match.end() + 1:]
+        return match.group(), rest if rest.startswith("(") and rest.endswith(")") \
+            and rest.count("(") == 1 else f"({name})"
+    return None, ""
+
+
+def _failure(name, what, hints):
+    """A failure's message: what is wrong (`what`, said of the value's code name, or of a
+    prose label), then what was checked, then one line per hint."""
+    code, context = _subject(name)
+    return ((code or name) + what + (f"\n  {context}" if context else "")
+            + "".join(f"\n  Hint: {h}" for h in hints))
+
+
 def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None, mistakes=None):
     """Check that array ``received`` equals ``expected`` up to tolerance.
 
-    name: what the learner calls the value (``"dW"``, ``"sigmoid(x)"``).
+    name: what the learner calls the value (``"dW"``, ``"sigmoid(x)"``), optionally followed
+    by what was checked (``"dW for x of shape (4, 3)"``): the message's first line names the
+    entry by the value's name (``dW[2, 1] = 0.41, expected -0.41; ...``).
     batch_size: when given, a result N times too large or small is named as a missing 1/N.
     mistakes: optional ``{hint: wrong_value}``; when ``received`` matches one of these values
     (the result of a known mistake, computed in the test), that hint is shown.
@@ -171,22 +236,24 @@ def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=No
     received = _as_array(name, received)
     if received.shape != expected.shape:
         hints = _known_mistakes(received, mistakes, rtol, atol) or _shape_hints(received, expected)
-        raise LabCheckError(
-            f"{name} has shape {received.shape} but should have shape {expected.shape}."
-            + "".join(f"\n  Hint: {h}" for h in hints)
-        )
+        raise LabCheckError(_failure(
+            name, f" has shape {received.shape}, expected {expected.shape}", hints))
     if np.allclose(received, expected, rtol=rtol, atol=atol, equal_nan=False):
         _count()
         return
     bad = ~np.isclose(received, expected, rtol=rtol, atol=atol)
     err = np.where(bad, np.abs(np.nan_to_num(received, nan=np.inf) - expected), 0.0)
     idx = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
-    at = f"{name}{_index(idx)}"
-    message = (f"{name} is wrong: {at} is {_fmt(received[idx])} but should be "
-               f"{_fmt(expected[idx])} ({int(bad.sum())} of {bad.size} entries differ).")
+    values = f"{_fmt(received[idx])}, expected {_fmt(expected[idx])}"
+    if _subject(name)[0]:
+        what = f"{_index(idx)} = {values}"
+    else:  # "the path of sgd, entry [3, 1] = ...", "the loss is ..."
+        what = f", entry {_index(idx)} = {values}" if idx else f" is {values}"
+    if bad.size > 1:
+        what += f"; {int(bad.sum())} of {bad.size} entries differ"
     hints = _known_mistakes(received, mistakes, rtol, atol) or _value_hints(
         received, expected, rtol, atol, batch_size)
-    raise LabCheckError(message + "".join(f"\n  Hint: {h}" for h in hints))
+    raise LabCheckError(_failure(name, what, hints))
 
 
 def _known_mistakes(received, mistakes, rtol, atol):
@@ -205,10 +272,9 @@ def check_scalar(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=N
     """Check a single number (a loss, a norm); same hints as `check_close`."""
     arr = _as_array(name, received)
     if arr.size != 1:
-        raise LabCheckError(
-            f"{name} should be a single number, got an array of shape {arr.shape}. "
-            "Hint: did you forget to sum or average (np.mean / np.sum)?"
-        )
+        raise LabCheckError(_failure(
+            name, f" should be a single number, got an array of shape {arr.shape}",
+            ["did you forget to sum or average (np.mean / np.sum)?"]))
     check_close(name, arr.reshape(()), expected, rtol=rtol, atol=atol, batch_size=batch_size,
                 mistakes=mistakes)  # (counts as one check)
 
@@ -219,10 +285,8 @@ def check_shape(name, received, expected_shape):
     arr = _as_array(name, received)
     if arr.shape != expected_shape:
         hints = _shape_hints(arr, np.empty(expected_shape))
-        raise LabCheckError(
-            f"{name} has shape {arr.shape} but should have shape {expected_shape}."
-            + "".join(f"\n  Hint: {h}" for h in hints)
-        )
+        raise LabCheckError(_failure(name, f" has shape {arr.shape}, expected {expected_shape}",
+                                     hints))
     _count()
 
 
@@ -337,10 +401,10 @@ def fresh(lab=None):
 def _show_message_only(shell, etype, value, tb, tb_offset=None):
     """IPython handler for LabCheckError: the message is the whole report (the test code and
     the checks' internals around it would only hide it, and can show hidden tests)."""
-    lines = [f"\u2717 {etype.__name__}: {value}"]
+    lines = [failure_text(etype.__name__, value)]
     where = _learners_line(shell, value.__cause__)
     if where:
-        lines.append(f"  (raised at {where})")
+        lines.append("\n".join(_wrapped(f"  (raised at {where})", MESSAGE_WIDTH)))
     shell._showtraceback(etype, value, lines)  # an error output, so the cell counts as failed
     return lines
 

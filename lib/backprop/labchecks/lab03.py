@@ -200,12 +200,12 @@ def _check_order(order, root, graph):
     ids = [id(node) for node in order]
     checks.check_true(len(set(ids)) == len(ids),
                       f"{graph}: some node appears more than once ({len(ids)} entries for "
-                      f"{len(set(ids))} nodes). Hint: remember visited nodes in a set and skip "
+                      f"{len(set(ids))} nodes).\n  Hint: remember visited nodes in a set and skip "
                       "a node you have already seen.")
     reachable = engine.topological_order(root)  # the library's, for WHICH nodes to expect
     checks.check_true(set(ids) == {id(node) for node in reachable},
                       f"{graph}: your order has {len(ids)} nodes but {len(reachable)} are "
-                      "reachable. Hint: follow node._prev from the root down to the leaves.")
+                      "reachable.\n  Hint: follow node._prev from the root down to the leaves.")
     position = {node_id: i for i, node_id in enumerate(ids)}
     reversed_hint = (" Your list starts with the root: did you reverse it? backward() "
                      "reverses it; topological_order itself lists the root last."
@@ -243,7 +243,7 @@ def check_topological_order(topological_order, Value):
         except RecursionError as err:
             order, problem = None, err
         checks.check_true(problem is None,
-                          f"a chain of 2000 additions raised RecursionError ({problem}). Hint: "
+                          f"a chain of 2000 additions raised RecursionError ({problem}).\n  Hint: "
                           "Python allows about 1000 nested calls; walk the graph with an "
                           "explicit stack (a list of nodes still to visit) instead of recursion.")
         _check_order(order, chain, "a chain of 2000 additions")
@@ -332,7 +332,7 @@ def check_backward(backward):
             problem = err
         checks.check_true(problem is None,
                           f"backward on a chain of 2000 multiplications raised RecursionError "
-                          f"({problem}). Hint: make topological_order use an explicit stack.")
+                          f"({problem}).\n  Hint: make topological_order use an explicit stack.")
         checks.check_scalar("x.grad at the start of a chain of 2000 multiplications by 0.999",
                             x.grad, 0.999 ** 2000, rtol=1e-9)
 
@@ -367,7 +367,7 @@ def check_build_and_train(train_moons_classifier, target=MOONS_TARGET):
         scores = np.array([checks.check_call("score(point)", _score, score, point)
                            for point in X_test])
         checks.check_true(np.all(np.isfinite(scores)), "score(point) returned NaN or inf on a "
-                          "held-out point. Hint: a smaller learning rate?")
+                          "held-out point.\n  Hint: a smaller learning rate?")
         train_accuracy = float(np.mean((np.array([_score(score, p) for p in X_train]) > 0)
                                        == y_train))
         accuracy = float(np.mean((scores > 0) == y_test))

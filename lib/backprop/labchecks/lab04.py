@@ -205,6 +205,6 @@ def check_build_and_train(digits_params):
         noisy = heldout.noisy(X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your MLP", heldout.library_mlp(params), X_test, y_test, noisy, TEST_TARGET,
-            hint="Hint: is the training loss falling? Try more epochs or another learning rate, "
+            hint="is the training loss falling? Try more epochs or another learning rate, "
                  "chosen on the validation split.")
     print(f"  test accuracy {accuracy:.3f} (target {TEST_TARGET})")

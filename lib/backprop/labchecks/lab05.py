@@ -293,7 +293,7 @@ def check_build_and_train(train_softmax_regression, momentum_lr, adam_lr):
             figures[method], _ = heldout.check_classifier(
                 name, heldout.library_linear(params["W"], params["b"]), X_test, y_test, noisy,
                 TEST_TARGET,
-                hint=f"Hint: tune {method}_lr on the validation split (a default learning rate "
+                hint=f"tune {method}_lr on the validation split (a default learning rate "
                      "is rarely right), and check that every epoch visits every mini-batch and "
                      "that the optimizer state carries over from step to step.")
     print("  test accuracy after {} epochs: momentum {:.3f}, Adam {:.3f} (target {})".format(

@@ -108,7 +108,7 @@ def _check_backward(conv_backward_naive, x, W, b, stride, padding, dout, mistake
         "c * stride), and kernels need not be square"))
     checks.check_tuple("conv_backward_naive", result, ["dx", "dW", "db"])
     for name, received in zip(["dx", "dW", "db"], result):
-        checks.check_close(f"for {where}: {name}", received, expected[name], rtol=1e-5,
+        checks.check_close(f"{name} for {where}", received, expected[name], rtol=1e-5,
                            atol=1e-7, batch_size=len(x), mistakes=mistakes[name])
     _unchanged("conv_backward_naive", (dout, x, W), saved)
 
@@ -271,7 +271,7 @@ def check_max_pool_backward(max_pool_backward):
             dout_1[:, :, :dout.shape[2], :dout.shape[3]] = dout
             name = f"max_pool_backward(dout, x, pool={pool}, stride={stride})"
             received = checks.check_call(name, max_pool_backward, dout, x, pool, stride)
-            checks.check_close(f"{name} for x {x.shape}: dx", received, expected, rtol=1e-5,
+            checks.check_close(f"dx of {name} for x {x.shape}", received, expected, rtol=1e-5,
                                atol=1e-7, mistakes={
                 "send each window's gradient only to its maximum, not to every entry":
                     average.backward(dout) * pool * pool,
@@ -334,7 +334,7 @@ def check_build_and_train(cnn):
         noisy = heldout.noisy(X_test, heldout.visible_rng())
         test_accuracy, _ = heldout.check_classifier(
             "your CNN", library_cnn(cnn), X_test, y_test, noisy, TEST_TARGET,
-            hint="Hint: is the training loss falling? Does your layer fill grads with the same "
+            hint="is the training loss falling? Does your layer fill grads with the same "
                  "keys as params? Try more epochs or another learning rate, chosen on the "
                  "validation split.")
     print(f"  test accuracy {test_accuracy:.3f} (target {TEST_TARGET})")

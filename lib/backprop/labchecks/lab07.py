@@ -97,8 +97,8 @@ def check_rnn_step_backward(rnn_step_backward, rnn_step_forward):
                     return library.rnn_step_forward(
                         *[value if j == i else arg for j, arg in enumerate(args)])[0]
                 numeric = gradcheck.numerical_gradient(h_next_of, args[i].copy(), dh_next)
-                checks.check_close(f"{name} for (N, D, H) = {(N, D, H)} (against finite "
-                                   "differences)", received, numeric, rtol=1e-5, atol=1e-7,
+                checks.check_close(f"{name} for (N, D, H) = {(N, D, H)}, against finite "
+                                   "differences", received, numeric, rtol=1e-5, atol=1e-7,
                                    batch_size=N, mistakes=mistakes[name])
 
 
@@ -189,8 +189,8 @@ def check_rnn_backward(rnn_backward, rnn_forward):
             for i, (name, received) in enumerate(zip(SEQUENCE_NAMES, result)):
                 numeric = gradcheck.numerical_gradient(lambda v, i=i: all_states(i, v),
                                                        args[i].copy(), dh)
-                checks.check_close(f"{name} for (N, T, D, H) = {(N, T, D, H)} (against finite "
-                                   "differences)", received, numeric, rtol=1e-5, atol=1e-7,
+                checks.check_close(f"{name} for (N, T, D, H) = {(N, T, D, H)}, against finite "
+                                   "differences", received, numeric, rtol=1e-5, atol=1e-7,
                                    mistakes=mistakes[name])
 
 
@@ -275,8 +275,8 @@ def check_build_and_train(params):
         checks.check_true(np.isfinite(mse) and mse < TARGET_MSE,
                           f"your RNN's mean squared error on 256 held-out waves is "
                           f"{checks.format_number(mse)}; the target is below {TARGET_MSE} "
-                          f"(repeating the last value scores {checks.format_number(copy_mse)}). "
-                          "Hint: check that the loss falls while you train (print it every 50 "
+                          f"(repeating the last value scores {checks.format_number(copy_mse)})."
+                          "\n  Hint: check that the loss falls while you train (print it every 50 "
                           "steps); if it rises or jumps, lower the learning rate or clip; if it barely "
                           "moves, are your weights all starting at zero?")
         print(f"held-out MSE {mse:.4f} (target < {TARGET_MSE}; repeating the last value: "

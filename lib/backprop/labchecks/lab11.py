@@ -258,7 +258,7 @@ def check_residual_backward(residual_backward):
         params = {"W1": rng.standard_normal((3, 4)), "b1": rng.standard_normal(4),
                   "W2": np.zeros((4, 3)), "b2": np.zeros(3)}
         x, dout = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
-        checks.check_close("dx when W2 = 0 (the block outputs 0 and passes no gradient: dx "
+        checks.check_close("dx when W2 = 0 (the block outputs 0 and passes no gradient, so dx "
                            "is dout itself)", residual_backward(dout, x, params)[0], dout)
 
 
@@ -318,7 +318,7 @@ def check_build_and_train(deep_net):
         checks.check_true(np.isfinite(test_accuracy) and test_accuracy >= TEST_TARGET,
                           f"your network, evaluated with its running averages, classifies "
                           f"{checks.format_number(test_accuracy)} of the {len(y_test)} test "
-                          f"digits correctly, below the target {TEST_TARGET}. Hint: does your "
+                          f"digits correctly, below the target {TEST_TARGET}.\n  Hint: does your "
                           "layer update running_mean and running_var in place in training mode "
                           "and use them in evaluation mode? Is the training loss falling?")
         yours = np.asarray(predict(deep_net, X_test), dtype=float)
