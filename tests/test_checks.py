@@ -110,7 +110,7 @@ def test_round_off_prints_as_zero_so_messages_read_the_same_everywhere():
     assert checks.format_number(-1.39e-16) == "0"
     assert checks.format_number(0.000123) == "0.000123"
     assert checks.format_number(3.2e-9) == "3.2000e-09"
-    with pytest.raises(checks.LabCheckError, match=r"^x\[0\] = 0, expected 1\n"):
+    with pytest.raises(checks.LabCheckError, match=r"^x\[0\] = 0, expected 1$"):
         checks.check_close("x", [1e-17], [1.0])
 
 
@@ -183,3 +183,11 @@ def test_failure_text_wraps_every_line_to_the_width_and_keeps_every_word():
     hint = lines.index(next(line for line in lines if line.startswith("  Hint:")))
     assert lines[hint + 1].startswith("    ") and not lines[hint + 1].startswith("     ")
     assert checks.failure_text("LabCheckError", text.split(": ", 1)[1]) == text  # idempotent
+
+
+def test_one_wrong_number_gets_a_factor_hint_only_for_a_simple_factor():
+    """Any number is some multiple of another: 1.99 times says nothing, 3 times may."""
+    assert "times the expected value" not in fails_with(lambda: check_scalar("g", 9.425, 4.725))
+    assert "off by the same amount" not in fails_with(lambda: check_scalar("g", 9.425, 4.725))
+    fails_with(lambda: check_scalar("g", 3 * 4.725, 4.725), "3 times the expected value")
+    fails_with(lambda: check_scalar("g", 4.725 / 2, 4.725), "0.5 times the expected value")

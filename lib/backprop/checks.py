@@ -152,6 +152,12 @@ def _shape_hints(received, expected):
     return hints
 
 
+def _simple(ratio):
+    """Whether `ratio` is k or 1/k for a whole k from 2 to 10."""
+    return any(abs(abs(r) - round(abs(r))) < 1e-6 and 2 <= round(abs(r)) <= 10
+               for r in (ratio, 1 / ratio))
+
+
 def _value_hints(received, expected, rtol, atol, batch_size):
     """Hints for a result of the right shape with wrong values."""
     if np.isnan(received).any():
@@ -180,13 +186,15 @@ def _value_hints(received, expected, rtol, atol, batch_size):
         mask = np.abs(expected) > 1e-12
         if mask.any():
             ratio = received[mask] / expected[mask]
-            # (a ratio within 0.1% of 1 is a rounding difference, not a missing factor)
+            # (a ratio within 0.1% of 1 is a rounding difference, not a missing factor; one
+            # number is always some multiple of another, so for one number only a simple
+            # factor, 2 or 1/3, hints at a missing or extra one)
             if np.allclose(ratio, ratio[0], rtol=1e-6) and abs(ratio[0]) > 1e-12 \
-                    and abs(ratio[0] - 1) >= 1e-3:
+                    and abs(ratio[0] - 1) >= 1e-3 and (ratio.size > 1 or _simple(ratio[0])):
                 hints.append(f"your result is {_fmt(ratio[0])} times the expected value: a missing "
                              "or extra constant factor (such as the 2 in the derivative of x**2)?")
         offset = received - expected
-        if not hints and np.allclose(offset, offset.flat[0], rtol=0, atol=max(atol, 1e-9)) \
+        if not hints and offset.size > 1 and np.allclose(offset, offset.flat[0], rtol=0, atol=max(atol, 1e-9)) \
                 and abs(offset.flat[0]) > atol:
             hints.append(f"every entry is off by the same amount ({_fmt(offset.flat[0])}): "
                          "a missing or extra bias or constant term?")
@@ -222,7 +230,8 @@ def _failure(name, what, hints):
             + "".join(f"\n  Hint: {h}" for h in hints))
 
 
-def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None, mistakes=None):
+def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None, mistakes=None,
+                hint=None):
     """Check that array ``received`` equals ``expected`` up to tolerance.
 
     name: what the learner calls the value (``"dW"``, ``"sigmoid(x)"``), optionally followed
@@ -231,6 +240,8 @@ def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=No
     batch_size: when given, a result N times too large or small is named as a missing 1/N.
     mistakes: optional ``{hint: wrong_value}``; when ``received`` matches one of these values
     (the result of a known mistake, computed in the test), that hint is shown.
+    hint: shown when wrong values match no known mistake and no general hint applies (what
+    this case tests that earlier ones did not, such as stride and padding).
     """
     expected = np.asarray(expected, dtype=float)
     received = _as_array(name, received)
@@ -252,7 +263,7 @@ def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=No
     if bad.size > 1:
         what += f"; {int(bad.sum())} of {bad.size} entries differ"
     hints = _known_mistakes(received, mistakes, rtol, atol) or _value_hints(
-        received, expected, rtol, atol, batch_size)
+        received, expected, rtol, atol, batch_size) or ([hint] if hint else [])
     raise LabCheckError(_failure(name, what, hints))
 
 
@@ -268,7 +279,7 @@ def _known_mistakes(received, mistakes, rtol, atol):
 
 
 def check_scalar(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None,
-                 mistakes=None):
+                 mistakes=None, hint=None):
     """Check a single number (a loss, a norm); same hints as `check_close`."""
     arr = _as_array(name, received)
     if arr.size != 1:
@@ -276,7 +287,7 @@ def check_scalar(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=N
             name, f" should be a single number, got an array of shape {arr.shape}",
             ["did you forget to sum or average (np.mean / np.sum)?"]))
     check_close(name, arr.reshape(()), expected, rtol=rtol, atol=atol, batch_size=batch_size,
-                mistakes=mistakes)  # (counts as one check)
+                mistakes=mistakes, hint=hint)  # (counts as one check)
 
 
 def check_shape(name, received, expected_shape):

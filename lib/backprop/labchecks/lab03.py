@@ -140,6 +140,8 @@ def check_pow_backward(pow_backward, Value):
                     _local(n * x ** n),
                 "write the exponent with parentheses: a.data ** n-1 is (a.data ** n) - 1":
                     _local(n * x ** n - 1),
+                "the factor n multiplies the power, n * a.data ** (n - 1): "
+                "(n * a.data) ** (n - 1) raises n to the power too": _local((n * x) ** (n - 1)),
                 UPSTREAM: _exact(n * x ** (n - 1))})
 
 
@@ -382,7 +384,8 @@ def check_build_and_train(train_moons_classifier, target=MOONS_TARGET):
             hint = ("it fits the training points far better than the new ones: fewer hidden "
                     "units or fewer steps?")
         else:
-            hint = "did you train long enough (more steps, or a larger learning rate)?"
+            hint = ("did you train long enough? With the max-margin loss, 60 steps need a "
+                    "learning rate near 1.0; at 0.3 take about 200 steps, at 0.1 about 500.")
         checks.check_true(accuracy >= target, (
             f"your classifier labels {accuracy:.2f} of the {len(y_test)} held-out moons "
             f"correctly (and {train_accuracy:.2f} of the training points); the target is "

@@ -18,6 +18,11 @@ TEST_TARGET = 0.95  # accuracy of the learner's CNN on the test split
 
 WINDOW_START = ("the window of output (r, c) starts at row r * stride and column c * stride "
                 "of the padded input")
+STRIDE_AND_PADDING = (
+    "right with stride 1 and no padding, wrong here? Output (r, c) reads rows r * stride to "
+    "r * stride + kh - 1 and columns c * stride to c * stride + kw - 1 of the PADDED input "
+    "(check both axes), so its gradient goes there in the padded dx, which you crop by p on "
+    "every side at the end")
 ACCUMULATE = ("use += : overlapping windows (and all filters, images and positions) add up")
 ACCUMULATE_EVERY = ("use += : every image, filter and position adds its part; with = only the "
                     "last iteration of your loops is left")
@@ -109,7 +114,8 @@ def _check_backward(conv_backward_naive, x, W, b, stride, padding, dout, mistake
     checks.check_tuple("conv_backward_naive", result, ["dx", "dW", "db"])
     for name, received in zip(["dx", "dW", "db"], result):
         checks.check_close(f"{name} for {where}", received, expected[name], rtol=1e-5,
-                           atol=1e-7, batch_size=len(x), mistakes=mistakes[name])
+                           atol=1e-7, batch_size=len(x), mistakes=mistakes[name],
+                           hint=STRIDE_AND_PADDING if (stride, padding) != (1, 0) else None)
     _unchanged("conv_backward_naive", (dout, x, W), saved)
 
 
