@@ -41,8 +41,9 @@ PLANTED = {
     "lab11_normalization": "batchnorm_backward: dgamma from x instead of xhat",
 }
 # "= 3.35, expected 17.1" (an entry or a number), "has shape (3,), expected (2, 3)"
-RECEIVED_AND_EXPECTED = re.compile(r"(?:= |is )-?[\d.]+(?:e[+-]\d+)?, expected -?[\d.]+"
-                                   r"|has shape \([\d, ]*\), expected \([\d, ]*\)")
+_NUMBER = r"-?(?:[\d.]+(?:e[+-]\d+)?|inf|nan)"
+RECEIVED_AND_EXPECTED = re.compile(rf"(?:= |is |accuracy ){_NUMBER}.*[,;] expected (?:at least )?"
+                                   rf"{_NUMBER}|has shape \([\d, ]*\), expected \([\d, ]*\)")
 
 
 def _course_config():
@@ -171,3 +172,21 @@ def test_the_nbgrader_validate_command_shows_a_message_whole(tmp_path):
     first = named[0].splitlines()[0]
     assert RECEIVED_AND_EXPECTED.search(first), first
     assert _words(mistake.hint) in _words(printed)
+
+
+def _first_lines_in_the_mistakes_document():
+    """The first line of every message in docs/mistakes.md (made from the real runs of every
+    mistake fixture, and kept up to date by tests/test_mistakes.py)."""
+    rows = (REPO_ROOT / "docs" / "mistakes.md").read_text(encoding="utf-8").splitlines()
+    found = (re.match(r"\| .* \| .*`` \| `` (.*?) ``(?:<br>| *\|)", row) for row in rows)
+    return [match.group(1).replace("\\|", "|") for match in found if match]
+
+
+def test_every_documented_message_with_an_expected_value_shows_it_on_its_first_line():
+    firsts = _first_lines_in_the_mistakes_document()
+    assert len(firsts) > 200, len(firsts)
+    valued = [first for first in firsts if re.search(r"\bexpected\b", first)]
+    lost = [first for first in valued if not RECEIVED_AND_EXPECTED.search(
+        checks.failure_text("LabCheckError", first).splitlines()[0])]
+    assert not lost, ("messages whose first shown line lacks the received and the expected "
+                      "value (shorten the label before them):\n" + "\n".join(lost))

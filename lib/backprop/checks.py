@@ -212,6 +212,9 @@ def _subject(name):
     """``(code name, what was checked)`` of a label: ``("dx", "(dx for (N, D) = (3, 4))")``,
     ``("h", "")``; the code name is None for a prose label."""
     match = _CODE_NAME.match(name)
+    call = match.group() if match else ""
+    if call.endswith(")") and len(call) > 24:  # "conv_forward_naive(...)[1, 0]", then the call
+        return call[:call.index("(")] + "(...)", f"({name})"
     if match and match.end() == len(name):
         return name, ""
     if match and name[match.end():match.end() + 1] == " " and match.group() not in (

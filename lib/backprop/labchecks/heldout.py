@@ -107,8 +107,8 @@ def check_classifier(what, model, X, y, X_noisy, target, hint="", note=""):
     noisy = float(train.accuracy(train.predict(model, X_noisy), y))
     checks.check_true(
         clean >= target and noisy >= target,
-        f"{what} classifies {clean:.3f} of {len(y)} held-out digits correctly, and "
-        f"{noisy:.3f} of them with small random noise added; "
-        f"at least {checks.format_number(target)} expected on both."
+        f"held-out accuracy {clean:.3f}, with noise {noisy:.3f}; expected at least "
+        f"{checks.format_number(target)} on both\n  ({what}, on {len(y)} digits it never "
+        "trained on, and on the same digits with small random noise added)"
         + (f"\n  {note}" if note else "") + (f"\n  Hint: {hint}" if hint else ""))
     return clean, noisy

@@ -208,7 +208,7 @@ def _check_path(name, minimise, args, grad_f, w0, steps, library_path, mistakes)
     checks.check_true(np.all(np.isfinite(path)),
                       f"{name}: the path contains NaN or inf: does t start at 0? At the first "
                       "update t = 1.")
-    checks.check_close(f"the path of {name}", path, library_path, mistakes=mistakes)
+    checks.check_close(f"path of {name}", path, library_path, mistakes=mistakes)
 
 
 def _bowl():

@@ -216,7 +216,7 @@ def check_clip_grad_norm(clip_grad_norm):
                 model.grads[name][...] = g
             expected_norm = library_clip_grad_norm(model, max_norm)
             case = f"max_norm = {factor} x the norm"
-            checks.check_scalar(f"the returned norm ({case})", returned, expected_norm,
+            checks.check_scalar(f"clip_grad_norm(grads, max_norm) for {case}", returned, expected_norm,
                                 mistakes={
                 "return the norm BEFORE clipping (the size of the raw gradient)":
                     min(norm, max_norm),
@@ -231,7 +231,7 @@ def check_clip_grad_norm(clip_grad_norm):
         grads = {"W": np.zeros((2, 3)), "b": np.zeros(3)}
         returned = checks.check_call("clip_grad_norm of all-zero gradients", clip_grad_norm,
                                      grads, 1.0, hint="scale only when the norm exceeds max_norm")
-        checks.check_scalar("the returned norm of all-zero gradients", returned, 0.0)
+        checks.check_scalar("clip_grad_norm of all-zero gradients", returned, 0.0)
         checks.check_true(not np.isnan(grads["W"]).any(), "all-zero gradients became NaN: "
                           "scale only when the norm exceeds max_norm.")
 

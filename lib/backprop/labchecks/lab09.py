@@ -154,7 +154,7 @@ def check_power_iteration(power_iteration):
                               f"{checks.format_number(norm)}, not 1: keep v at unit length "
                               "after every product (else v grows or shrinks like "
                               "|lambda|**iters).")
-            checks.check_scalar(f"the eigenvalue of largest magnitude of a matrix with "
+            checks.check_scalar(f"eigenvalue of largest magnitude of a matrix with "
                                 f"eigenvalues {checks.format_values(values)}", value,
                                 eigenvalues[top], rtol=1e-6, atol=1e-9, mistakes={
                 "the norm of H v is only the eigenvalue's magnitude: compute a number from v "

@@ -76,7 +76,7 @@ def check_batchnorm_forward(batchnorm_forward):
                                     running_var, training=True, momentum=momentum, eps=1e-5)
             _unchanged("batchnorm_forward", (x, gamma, beta), saved)
             batch_mean, batch_var = x.mean(axis=0), x.var(axis=0)
-            checks.check_close(f"the training-mode output for {shape}", out, expected,
+            checks.check_close(f"out in training mode for {shape}", out, expected,
                                mistakes={
                 "the normalization divides the variance by N (the biased variance); N - 1 "
                 "is only for the running average": gamma * _normalized(x, 1e-5, ddof=1) + beta,
@@ -111,7 +111,7 @@ def check_batchnorm_forward(batchnorm_forward):
                                         x_eval, gamma, beta, running_mean, running_var,
                                         training=False, momentum=momentum, eps=1e-5, hint=(
                     "in evaluation mode a batch of one is allowed: use the running averages"))
-                checks.check_close(f"the output {where}", out, layer.forward(x_eval), mistakes={
+                checks.check_close(f"out {where}", out, layer.forward(x_eval), mistakes={
                     "evaluation mode must use the running averages, not the batch's statistics"
                     " (an example's output may not depend on the rest of its batch)":
                         gamma * _normalized(x_eval, 1e-5) + beta if len(x_eval) > 1 else None})
