@@ -86,7 +86,8 @@ def test_check_scalar_requires_one_number():
 
 
 def test_check_shape_and_check_true_messages():
-    fails_with(lambda: check_shape("out", np.zeros((4, 3)), (3, 4)), "out has shape (4, 3), expected (3, 4)")
+    fails_with(lambda: check_shape("out", np.zeros((4, 3)), (3, 4)),
+               "out has shape (4, 3), expected (3, 4)")
     fails_with(lambda: check_true(False, "the loss should decrease"), "the loss should decrease")
 
 
@@ -191,3 +192,12 @@ def test_one_wrong_number_gets_a_factor_hint_only_for_a_simple_factor():
     assert "off by the same amount" not in fails_with(lambda: check_scalar("g", 9.425, 4.725))
     fails_with(lambda: check_scalar("g", 3 * 4.725, 4.725), "3 times the expected value")
     fails_with(lambda: check_scalar("g", 4.725 / 2, 4.725), "0.5 times the expected value")
+
+
+def test_a_long_call_is_shortened_only_when_its_numbers_would_not_fit_the_first_line():
+    long_call = "conv_forward_naive(x, W, b, stride=1, padding=0) for x (2, 3, 6, 7)"
+    message = fails_with(lambda: check_close(long_call, X + 1, X))
+    assert message.startswith("conv_forward_naive(...)[0, 0] = -4.5, expected -5.5; 12 of 12 "
+                              f"entries differ\n  ({long_call})"), message
+    fails_with(lambda: check_scalar("best_epoch([0.9, 0.7, 0.5])", 1, 3),
+               "best_epoch([0.9, 0.7, 0.5]) = 1, expected 3")

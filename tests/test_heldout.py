@@ -118,7 +118,8 @@ def test_lab06_a_network_that_looks_the_test_digits_up_earns_nothing():
     lab, cheat = fresh("lab06"), _LookupCNN(np.random.default_rng(4))
     _, _, (X_test, y_test) = lab.digit_images_splits()
     assert train.accuracy(train.predict(cheat, X_test), y_test) == 1.0  # through its forward
-    with pytest.raises(LabCheckError, match=r"held-out accuracy 0.[01][0-9]*,(.|\n)*your CNN, on 270 digits"):
+    with pytest.raises(LabCheckError,
+                       match=r"held-out accuracy 0.[01][0-9]*,(.|\n)*your CNN, on 270 digits"):
         lab.check_build_and_train(cheat)
 
 
@@ -126,7 +127,8 @@ def test_lab08_an_untrained_network_misses_the_target():
     rng = np.random.default_rng(5)
     model = Sequential(Linear(64, 128, rng=rng), ReLU(), Dropout(0.5, rng),
                        Linear(128, 10, rng=rng))
-    with pytest.raises(LabCheckError, match=r"held-out accuracy .* expected at least .* on both\n  \(your model"):
+    with pytest.raises(LabCheckError,
+                       match=r"held-out accuracy .* expected at least .* on both\n  \(your model"):
         fresh("lab08").check_build_and_train(model)
 
 

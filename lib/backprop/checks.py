@@ -58,6 +58,7 @@ def format_number(value):
 # nbgrader's validator prefixes 4 spaces and cuts a line longer than Validator.width - 3
 # characters; nbgrader_config.py sets the width so that these lines fit whole.
 MESSAGE_WIDTH = 88
+_FIRST_LINE = MESSAGE_WIDTH - len("\u2717 LabCheckError: ")  # what the first line has room for
 
 
 def _wrapped(line, width, first_prefix=""):
@@ -194,7 +195,8 @@ def _value_hints(received, expected, rtol, atol, batch_size):
                 hints.append(f"your result is {_fmt(ratio[0])} times the expected value: a missing "
                              "or extra constant factor (such as the 2 in the derivative of x**2)?")
         offset = received - expected
-        if not hints and offset.size > 1 and np.allclose(offset, offset.flat[0], rtol=0, atol=max(atol, 1e-9)) \
+        if not hints and offset.size > 1 and np.allclose(offset, offset.flat[0], rtol=0,
+                                                          atol=max(atol, 1e-9)) \
                 and abs(offset.flat[0]) > atol:
             hints.append(f"every entry is off by the same amount ({_fmt(offset.flat[0])}): "
                          "a missing or extra bias or constant term?")
@@ -212,9 +214,6 @@ def _subject(name):
     """``(code name, what was checked)`` of a label: ``("dx", "(dx for (N, D) = (3, 4))")``,
     ``("h", "")``; the code name is None for a prose label."""
     match = _CODE_NAME.match(name)
-    call = match.group() if match else ""
-    if call.endswith(")") and len(call) > 24:  # "conv_forward_naive(...)[1, 0]", then the call
-        return call[:call.index("(")] + "(...)", f"({name})"
     if match and match.end() == len(name):
         return name, ""
     if match and name[match.end():match.end() + 1] == " " and match.group() not in (
@@ -229,6 +228,9 @@ def _failure(name, what, hints):
     """A failure's message: what is wrong (`what`, said of the value's code name, or of a
     prose label), then what was checked, then one line per hint."""
     code, context = _subject(name)
+    if code and code.endswith(")") and len(code + what) > _FIRST_LINE:
+        # "conv_forward_naive(...)[1, 0] = ...": the numbers stay on the first line shown
+        code, context = code[:code.index("(")] + "(...)", context or f"({name})"
     return ((code or name) + what + (f"\n  {context}" if context else "")
             + "".join(f"\n  Hint: {h}" for h in hints))
 

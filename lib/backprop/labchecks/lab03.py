@@ -301,21 +301,23 @@ def check_backward(backward):
         root, leaves = _graph(POINT)
         checks.check_call("backward(root)", backward, root)
         numeric = _numeric_grads()
-        checks.check_close(f"grads after backward(root), {GRADS}", _grads(leaves), numeric, rtol=1e-7, atol=1e-9, mistakes={
+        checks.check_close(f"grads after backward(root), {GRADS}", _grads(leaves), numeric,
+                           rtol=1e-7, atol=1e-9, mistakes={
             "root.grad must be 1.0 when the loop over the nodes starts (d root / d root = 1): "
             "seed it after zeroing the grads": np.zeros(4),
             "call _backward in REVERSED topological order (root first): a node may pass its "
             "gradient on only after every node that uses it has passed theirs to it":
                 _forward_order()})
         checks.check_call("backward(root)", backward, root)  # a second call must not add up
-        checks.check_close(f"grads after a second backward(root), {GRADS}", _grads(leaves), numeric,
-                           rtol=1e-7, atol=1e-9, mistakes={ZERO_FIRST: _without_zeroing(2)})
+        checks.check_close(f"grads after a second backward(root), {GRADS}", _grads(leaves),
+                           numeric, rtol=1e-7, atol=1e-9,
+                           mistakes={ZERO_FIRST: _without_zeroing(2)})
         stale, stale_leaves = _graph(POINT)
         for node in engine.topological_order(stale):
             node.grad = 5.0                         # left over from somewhere else
         checks.check_call("backward(root)", backward, stale)
-        checks.check_close(f"grads with every grad 5.0 before backward, {GRADS}", _grads(stale_leaves),
-                           numeric, rtol=1e-7, atol=1e-9,
+        checks.check_close(f"grads with every grad 5.0 before backward, {GRADS}",
+                           _grads(stale_leaves), numeric, rtol=1e-7, atol=1e-9,
                            mistakes={ZERO_FIRST: _without_zeroing(1, stale=5.0)})
         a = engine.Value(2.0)
         diamond = (a * 3) * (a + 1)

@@ -216,7 +216,8 @@ def check_clip_grad_norm(clip_grad_norm):
                 model.grads[name][...] = g
             expected_norm = library_clip_grad_norm(model, max_norm)
             case = f"max_norm = {factor} x the norm"
-            checks.check_scalar(f"clip_grad_norm(grads, max_norm) for {case}", returned, expected_norm,
+            checks.check_scalar(f"clip_grad_norm(grads, max_norm) for {case}", returned,
+                                expected_norm,
                                 mistakes={
                 "return the norm BEFORE clipping (the size of the raw gradient)":
                     min(norm, max_norm),

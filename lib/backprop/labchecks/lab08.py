@@ -325,8 +325,8 @@ def check_build_and_train(model):
         noisy = heldout.noisy(X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your model", trained, X_test, y_test, noisy, baseline + MIN_GAIN,
-            note=f"(The unregularized baseline scores {baseline:.3f}; the target is that + "
-                 f"{MIN_GAIN}.) Its validation accuracy is {val_accuracy:.3f}.",
+            note=f"The unregularized baseline scores {baseline:.3f}, the target is that + "
+                 f"{MIN_GAIN}; your model's validation accuracy is {val_accuracy:.3f}.",
             hint="compare several strengths of dropout and L2 on the validation split, and "
                  "restore the best epoch's weights.")
         print(f"test accuracy {accuracy:.3f} (unregularized baseline {baseline:.3f}, target "

@@ -282,7 +282,8 @@ def check_build_and_train(saddle, kind, escape, trained):
         grad_norm = float(np.linalg.norm(grad))
         checks.check_true(grad_norm < 1e-6,
                           f"the gradient at your saddle has norm {checks.format_number(grad_norm)}"
-                          ": it is not a critical point.\n  Hint: with every weight zero, what does "
+                          ": it is not a critical point."
+                          "\n  Hint: with every weight zero, what does "
                           "the network output, and which output bias minimises the squared error "
                           "then?")
         checks.check_true(kind == "saddle", f"your classify_point called the point {kind!r}, "
