@@ -101,6 +101,12 @@ c.Autograde.autograde_preprocessors = [SandboxedExecute, StudentMarkupAsText, Ig
                                        ClearMetadataPreprocessor, LimitOutputBytes,
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# `nbgrader validate` prints a failed test cell's code and its error, each line after a 4-space
+# indent and cut with "..." beyond width - 3 characters (the Validate dialog shows the error
+# uncut, in a box that scrolls sideways). A failed check's lines are at most
+# backprop.checks.MESSAGE_WIDTH = 88 characters, the labs' test cells' code lines at most 94,
+# so 102 shows both whole (tests/test_validate_messages.py). The ===== rules are `width` long.
+c.Validator.width = 102
 
 # Late work (grading/late.py; due dates in duedates.csv, `make duedates`): a submission loses
 # 10% of the lab's points for each day, or part of a day, after its due date, never more than

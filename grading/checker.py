@@ -58,10 +58,13 @@ import types
 import numpy as np
 
 try:  # the checks' own failure, so that an aliased answer fails as a check does
-    from backprop.checks import LabCheckError
+    from backprop.checks import LabCheckError, failure_text
 except ImportError:  # a course without the library's checks
     class LabCheckError(AssertionError):
         """A lab check failed."""
+
+    def failure_text(ename, message):
+        return f"\u2717 {ename}: {message}"
 
 # Modules whose functions, classes and submodules the kernel may name instead of sending a
 # reference (the checker then uses its own copy): NumPy, the course library and math. Nothing
@@ -634,7 +637,7 @@ _UNSET = object()
 def _error_output(err):
     name, message = type(err).__name__, str(err)
     if type(err).__module__ != "builtins" and name == "LabCheckError":
-        return {"ename": name, "evalue": message, "traceback": [f"\u2717 {name}: {message}"]}
+        return {"ename": name, "evalue": message, "traceback": [failure_text(name, message)]}
     return {"ename": name, "evalue": message,
             "traceback": [f"\x1b[0;31m{name}\x1b[0m: {message}",
                           "(raised while the grader ran this test cell)"]}

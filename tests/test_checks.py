@@ -32,8 +32,9 @@ def test_failures_are_assertion_errors_so_nbgrader_counts_them():
 def test_message_names_the_worst_entry_with_expected_and_received():
     wrong = X.copy()
     wrong[1, 2] = 99.0
-    fails_with(lambda: check_close("dW", wrong, X), "dW is wrong: dW[1, 2] is 99 but should be",
-               "1 of 12 entries differ")
+    message = fails_with(lambda: check_close("dW", wrong, X),
+                         "dW[1, 2] = 99, expected 0.5; 1 of 12 entries differ")
+    assert message.splitlines()[0] == "dW[1, 2] = 99, expected 0.5; 1 of 12 entries differ"
 
 
 def test_flipped_sign_hint():
@@ -47,7 +48,7 @@ def test_missing_one_over_n_hint():
 
 
 def test_transposed_hints_for_square_and_rectangular_results():
-    fails_with(lambda: check_close("dW", X.T, X), "shape (4, 3) but should have shape (3, 4)",
+    fails_with(lambda: check_close("dW", X.T, X), "dW has shape (4, 3), expected (3, 4)",
                "transpose")
     square = X[:3, :3]
     fails_with(lambda: check_close("dW", square.T, square), "transpose of the expected one")
@@ -85,7 +86,8 @@ def test_check_scalar_requires_one_number():
 
 
 def test_check_shape_and_check_true_messages():
-    fails_with(lambda: check_shape("out", np.zeros((4, 3)), (3, 4)), "shape (4, 3) but should have")
+    fails_with(lambda: check_shape("out", np.zeros((4, 3)), (3, 4)),
+               "out has shape (4, 3), expected (3, 4)")
     fails_with(lambda: check_true(False, "the loss should decrease"), "the loss should decrease")
 
 
@@ -109,7 +111,7 @@ def test_round_off_prints_as_zero_so_messages_read_the_same_everywhere():
     assert checks.format_number(-1.39e-16) == "0"
     assert checks.format_number(0.000123) == "0.000123"
     assert checks.format_number(3.2e-9) == "3.2000e-09"
-    with pytest.raises(checks.LabCheckError, match=r"x\[0\] is 0 but should be 1 "):
+    with pytest.raises(checks.LabCheckError, match=r"^x\[0\] = 0, expected 1$"):
         checks.check_close("x", [1e-17], [1.0])
 
 
@@ -147,3 +149,55 @@ def test_check_tuple_names_the_parts_expected_and_what_came_back():
         checks.check_tuple("linear_backward", [1, 2], ["dx", "dW", "db"])
     with pytest.raises(LabCheckError, match=r"got NoneType: None"):
         checks.check_tuple("rnn_forward", None, ["h", "cache"])
+
+
+def test_the_first_line_gives_the_numbers_and_the_label_appears_once():
+    message = fails_with(lambda: check_close(
+        "dx for (N, T, D, H) = (3, 5, 2, 4), against finite differences", -X, X))
+    first, context, hint = message.splitlines()
+    assert first == "dx[0, 0] = 5.5, expected -5.5; 12 of 12 entries differ"
+    assert context == "  (dx for (N, T, D, H) = (3, 5, 2, 4), against finite differences)"
+    assert hint.startswith("  Hint: every entry has the opposite sign")
+    assert message.count("(N, T, D, H)") == 1
+
+
+def test_a_prose_label_is_named_whole_before_its_numbers():
+    message = fails_with(lambda: check_close("the path of momentum", X + 1, X))
+    assert message.startswith("the path of momentum, entry [0, 0] = -4.5, expected -5.5; "
+                              "12 of 12 entries differ\n  Hint: every entry is off"), message
+    fails_with(lambda: check_scalar("the fraction of dropped entries", 0.5, 0.3),
+               "the fraction of dropped entries is 0.5, expected 0.3")
+    fails_with(lambda: check_scalar("a.grad (it held 0.25 before)", 2.0, 2.25),
+               "a.grad = 2, expected 2.25\n  (it held 0.25 before)")
+
+
+def test_failure_text_wraps_every_line_to_the_width_and_keeps_every_word():
+    message = fails_with(lambda: check_close(
+        "dense_forward(x, W, b) for x (4, 3), W (3, 3), with a label long enough to wrap", X.T,
+        X))
+    text = checks.failure_text("LabCheckError", message)
+    lines = text.splitlines()
+    assert lines[0].startswith("\u2717 LabCheckError: dense_forward(x, W, b) has shape (4, 3), "
+                               "expected (3, 4)")
+    assert max(map(len, lines)) <= checks.MESSAGE_WIDTH < max(map(len, message.splitlines()))
+    assert text.split() == ["\u2717", "LabCheckError:", *message.split()]
+    hint = lines.index(next(line for line in lines if line.startswith("  Hint:")))
+    assert lines[hint + 1].startswith("    ") and not lines[hint + 1].startswith("     ")
+    assert checks.failure_text("LabCheckError", text.split(": ", 1)[1]) == text  # idempotent
+
+
+def test_one_wrong_number_gets_a_factor_hint_only_for_a_simple_factor():
+    """Any number is some multiple of another: 1.99 times says nothing, 3 times may."""
+    assert "times the expected value" not in fails_with(lambda: check_scalar("g", 9.425, 4.725))
+    assert "off by the same amount" not in fails_with(lambda: check_scalar("g", 9.425, 4.725))
+    fails_with(lambda: check_scalar("g", 3 * 4.725, 4.725), "3 times the expected value")
+    fails_with(lambda: check_scalar("g", 4.725 / 2, 4.725), "0.5 times the expected value")
+
+
+def test_a_long_call_is_shortened_only_when_its_numbers_would_not_fit_the_first_line():
+    long_call = "conv_forward_naive(x, W, b, stride=1, padding=0) for x (2, 3, 6, 7)"
+    message = fails_with(lambda: check_close(long_call, X + 1, X))
+    assert message.startswith("conv_forward_naive(...)[0, 0] = -4.5, expected -5.5; 12 of 12 "
+                              f"entries differ\n  ({long_call})"), message
+    fails_with(lambda: check_scalar("best_epoch([0.9, 0.7, 0.5])", 1, 3),
+               "best_epoch([0.9, 0.7, 0.5]) = 1, expected 3")

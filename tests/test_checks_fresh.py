@@ -16,7 +16,7 @@ never_fail = lambda *args, **kwargs: None  # noqa: E731 (what a tampering studen
 def test_fresh_checks_pass_right_values_and_fail_wrong_ones():
     checks = fresh()
     checks.check_close("x", np.ones(3), np.ones(3))
-    with pytest.raises(LabCheckError, match=r"x\[0\] is 0 but should be 1"):
+    with pytest.raises(LabCheckError, match=r"x\[0\] = 0, expected 1"):
         checks.check_close("x", np.zeros(3), np.ones(3))
 
 

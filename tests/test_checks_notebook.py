@@ -18,14 +18,14 @@ def test_a_failed_check_is_an_error_output_showing_only_its_message():
     setup, passing, failing, other = _run(
         "from backprop import checks",
         "with checks.report('double'):\n    checks.check_close('2x', [2.0, 4.0], [2.0, 4.0])",
-        "hidden_secret = 41\nchecks.check_close('2x', [2.0, 5.0], [2.0, 4.0])",
+        "hidden_secret = 41\nchecks.check_close('double(x)', [2.0, 5.0], [2.0, 4.0])",
         "1 / 0")
     assert setup == []
     assert passing[0]["text"] == "\u2713 double: 1 check passed\n"
     (error,) = failing
     assert error["output_type"] == "error" and error["ename"] == "LabCheckError"
     assert error["traceback"] == ["\u2717 LabCheckError: " + error["evalue"]]
-    assert "2x[1] is 5 but should be 4" in error["evalue"]
+    assert "double(x)[1] = 5, expected 4; 1 of 2 entries differ" in error["evalue"]
     assert "hidden_secret" not in "".join(error["traceback"])
     # other errors keep IPython's traceback: it points into the learner's own code
     assert other[0]["ename"] == "ZeroDivisionError" and len(other[0]["traceback"]) > 1

@@ -81,5 +81,5 @@ def test_an_untrained_network_misses_the_target(lab):
     rng = np.random.default_rng(0)
     params = {"W1": rng.standard_normal((64, 8)), "b1": np.zeros(8),
               "W2": rng.standard_normal((8, 10)), "b2": np.zeros(10)}
-    with pytest.raises(LabCheckError, match="expected on both"):
+    with pytest.raises(LabCheckError, match="expected at least 0.95 on both"):
         lab.check_build_and_train(params)

@@ -73,7 +73,7 @@ def _untrained(X_train, y_train):
 
 def test_lab01_untrained_weights_miss_the_held_out_target(lab01):
     lab, _ = lab01
-    with pytest.raises(LabCheckError, match="at least 0.93 expected on both"):
+    with pytest.raises(LabCheckError, match="expected at least 0.93 on both"):
         lab.check_build_and_train(_untrained)
 
 

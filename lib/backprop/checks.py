@@ -1,9 +1,16 @@
 """Checks that lab test cells call. A failure says, in words a learner can act on, which entry
 is wrong, what was expected and what was received, and what the likely mistake is.
 
-    >>> check_close("dW", dW, expected_dW, batch_size=4)
-    LabCheckError: dW is wrong: dW[2, 3] is 0.41 but should be -0.41 (12 of 12 entries differ).
-      Hint: every entry has the opposite sign: did you flip a sign (x - y instead of y - x)?
+    >>> check_close("dW for x of shape (4, 3)", dW, expected_dW, batch_size=4)
+    LabCheckError: dW[2, 1] = 0.41, expected -0.41; 12 of 12 entries differ
+      (dW for x of shape (4, 3))
+      Hint: every entry has the opposite sign: did you flip a sign (x - y instead of y - x,
+        or a missing minus)?
+
+A message's first line says what is wrong, with numbers; what was checked and the hints
+follow on lines of their own. Where it is shown (a notebook's error output, and through it
+`nbgrader validate` and the Validate dialog), `failure_text` wraps it so that every line fits
+`MESSAGE_WIDTH` characters: nbgrader's validator cuts longer lines.
 
 All failures raise `LabCheckError`, a subclass of AssertionError, so nbgrader counts them as a
 failed test and shows the message in the learner's feedback. In a notebook, a failed check shows
@@ -15,6 +22,8 @@ with ``fresh("lab04")`` and calls one function, ``lab.check_linear_backward(line
 """
 import contextlib
 import pathlib
+import re
+import textwrap
 import timeit
 import types
 
@@ -43,6 +52,31 @@ def format_number(value):
     """A number as a message shows it: 6 significant digits, and 0 for round-off (|x| < 1e-12),
     so the same message reads the same on every machine."""
     return _fmt(value)
+
+
+# Lines of a failure as shown, ``✗ LabCheckError: `` on the first included, are at most this long.
+# nbgrader's validator prefixes 4 spaces and cuts a line longer than Validator.width - 3
+# characters; nbgrader_config.py sets the width so that these lines fit whole.
+MESSAGE_WIDTH = 88
+_FIRST_LINE = MESSAGE_WIDTH - len("\u2717 LabCheckError: ")  # what the first line has room for
+
+
+def _wrapped(line, width, first_prefix=""):
+    """One logical line wrapped to `width`; continuation lines indented 2 more than it."""
+    indent = line[:len(line) - len(line.lstrip(" "))]
+    return textwrap.wrap(line.strip(), width=width, initial_indent=first_prefix + indent,
+                         subsequent_indent=indent + "  ", break_on_hyphens=False) \
+        or [first_prefix + indent]
+
+
+def failure_text(ename, message, width=MESSAGE_WIDTH):
+    """``✗ ename: message`` as the learner sees it: each line of the message wrapped to `width`
+    characters, a line's continuation indented under it. Wrapping again changes nothing."""
+    lines = str(message).split("\n")
+    shown = _wrapped(lines[0], width, f"\u2717 {ename}: ")
+    for line in lines[1:]:
+        shown.extend(_wrapped(line, width))
+    return "\n".join(shown)
 
 
 def format_values(values):
@@ -79,18 +113,19 @@ def _close(a, b, rtol, atol):
 def _as_array(name, received):
     if received is None:
         raise LabCheckError(
-            f"{name} is None. Hint: did you forget the `return` statement at the end of your function?"
+            f"{name} is None\n"
+            "  Hint: did you forget the `return` statement at the end of your function?"
         )
     if isinstance(received, (tuple, list)) and received and isinstance(received[0], np.ndarray):
         raise LabCheckError(
-            f"{name} is a {type(received).__name__} of {len(received)} arrays, expected one array. "
-            "Hint: return a single array (did you return extra values?)"
+            f"{name} is a {type(received).__name__} of {len(received)} arrays, expected one array\n"
+            "  Hint: return a single array (did you return extra values?)"
         )
     try:
         arr = np.asarray(received, dtype=float)
     except (TypeError, ValueError):
         raise LabCheckError(
-            f"{name} should be a numeric array, got {type(received).__name__}: {received!r:.80}"
+            f"{name} should be a numeric array, got {type(received).__name__}: {received!r:.60}"
         ) from None
     return arr
 
@@ -116,6 +151,12 @@ def _shape_hints(received, expected):
     if not hints and received.size == expected.size:
         hints.append("the sizes agree but the layout does not: check your reshape/transpose.")
     return hints
+
+
+def _simple(ratio):
+    """Whether `ratio` is k or 1/k for a whole k from 2 to 10."""
+    return any(abs(abs(r) - round(abs(r))) < 1e-6 and 2 <= round(abs(r)) <= 10
+               for r in (ratio, 1 / ratio))
 
 
 def _value_hints(received, expected, rtol, atol, batch_size):
@@ -146,47 +187,89 @@ def _value_hints(received, expected, rtol, atol, batch_size):
         mask = np.abs(expected) > 1e-12
         if mask.any():
             ratio = received[mask] / expected[mask]
-            # (a ratio within 0.1% of 1 is a rounding difference, not a missing factor)
+            # (a ratio within 0.1% of 1 is a rounding difference, not a missing factor; one
+            # number is always some multiple of another, so for one number only a simple
+            # factor, 2 or 1/3, hints at a missing or extra one)
             if np.allclose(ratio, ratio[0], rtol=1e-6) and abs(ratio[0]) > 1e-12 \
-                    and abs(ratio[0] - 1) >= 1e-3:
+                    and abs(ratio[0] - 1) >= 1e-3 and (ratio.size > 1 or _simple(ratio[0])):
                 hints.append(f"your result is {_fmt(ratio[0])} times the expected value: a missing "
                              "or extra constant factor (such as the 2 in the derivative of x**2)?")
         offset = received - expected
-        if not hints and np.allclose(offset, offset.flat[0], rtol=0, atol=max(atol, 1e-9)) \
+        if not hints and offset.size > 1 and np.allclose(offset, offset.flat[0], rtol=0,
+                                                          atol=max(atol, 1e-9)) \
                 and abs(offset.flat[0]) > atol:
             hints.append(f"every entry is off by the same amount ({_fmt(offset.flat[0])}): "
                          "a missing or extra bias or constant term?")
     return hints
 
 
-def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None, mistakes=None):
+# A label such as "dx for (N, D) = (3, 4)" or "sigmoid(x) of shape (3, 4)": the value's code
+# name ("dx", "sigmoid(x)", "params['W1']"), then what was checked. Prose labels ("the path of
+# momentum") have no code name.
+_CODE_NAME = re.compile(r"[A-Za-z_][\w.]*(?:\([^()]*\)|\[[^\[\]]*\])*")
+_CONTEXT_START = ("for ", "of ", "at ", "after ", "in ", "with ", "on ", "when ", "compared ", "(")
+
+
+def _subject(name):
+    """``(code name, what was checked)`` of a label: ``("dx", "(dx for (N, D) = (3, 4))")``,
+    ``("h", "")``; the code name is None for a prose label."""
+    match = _CODE_NAME.match(name)
+    if match and match.end() == len(name):
+        return name, ""
+    if match and name[match.end():match.end() + 1] == " " and match.group() not in (
+            "the", "a", "an", "your") and name[match.end() + 1:].startswith(_CONTEXT_START):
+        rest = name[match.end() + 1:]
+        return match.group(), rest if rest.startswith("(") and rest.endswith(")") \
+            and rest.count("(") == 1 else f"({name})"
+    return None, ""
+
+
+def _failure(name, what, hints):
+    """A failure's message: what is wrong (`what`, said of the value's code name, or of a
+    prose label), then what was checked, then one line per hint."""
+    code, context = _subject(name)
+    if code and code.endswith(")") and len(code + what) > _FIRST_LINE:
+        # "conv_forward_naive(...)[1, 0] = ...": the numbers stay on the first line shown
+        code, context = code[:code.index("(")] + "(...)", context or f"({name})"
+    return ((code or name) + what + (f"\n  {context}" if context else "")
+            + "".join(f"\n  Hint: {h}" for h in hints))
+
+
+def check_close(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None, mistakes=None,
+                hint=None):
     """Check that array ``received`` equals ``expected`` up to tolerance.
 
-    name: what the learner calls the value (``"dW"``, ``"sigmoid(x)"``).
+    name: what the learner calls the value (``"dW"``, ``"sigmoid(x)"``), optionally followed
+    by what was checked (``"dW for x of shape (4, 3)"``): the message's first line names the
+    entry by the value's name (``dW[2, 1] = 0.41, expected -0.41; ...``).
     batch_size: when given, a result N times too large or small is named as a missing 1/N.
     mistakes: optional ``{hint: wrong_value}``; when ``received`` matches one of these values
     (the result of a known mistake, computed in the test), that hint is shown.
+    hint: shown when wrong values match no known mistake and no general hint applies (what
+    this case tests that earlier ones did not, such as stride and padding).
     """
     expected = np.asarray(expected, dtype=float)
     received = _as_array(name, received)
     if received.shape != expected.shape:
         hints = _known_mistakes(received, mistakes, rtol, atol) or _shape_hints(received, expected)
-        raise LabCheckError(
-            f"{name} has shape {received.shape} but should have shape {expected.shape}."
-            + "".join(f"\n  Hint: {h}" for h in hints)
-        )
+        raise LabCheckError(_failure(
+            name, f" has shape {received.shape}, expected {expected.shape}", hints))
     if np.allclose(received, expected, rtol=rtol, atol=atol, equal_nan=False):
         _count()
         return
     bad = ~np.isclose(received, expected, rtol=rtol, atol=atol)
     err = np.where(bad, np.abs(np.nan_to_num(received, nan=np.inf) - expected), 0.0)
     idx = np.unravel_index(np.argmax(err), err.shape) if err.ndim else ()
-    at = f"{name}{_index(idx)}"
-    message = (f"{name} is wrong: {at} is {_fmt(received[idx])} but should be "
-               f"{_fmt(expected[idx])} ({int(bad.sum())} of {bad.size} entries differ).")
+    values = f"{_fmt(received[idx])}, expected {_fmt(expected[idx])}"
+    if _subject(name)[0]:
+        what = f"{_index(idx)} = {values}"
+    else:  # "the path of sgd, entry [3, 1] = ...", "the loss is ..."
+        what = f", entry {_index(idx)} = {values}" if idx else f" is {values}"
+    if bad.size > 1:
+        what += f"; {int(bad.sum())} of {bad.size} entries differ"
     hints = _known_mistakes(received, mistakes, rtol, atol) or _value_hints(
-        received, expected, rtol, atol, batch_size)
-    raise LabCheckError(message + "".join(f"\n  Hint: {h}" for h in hints))
+        received, expected, rtol, atol, batch_size) or ([hint] if hint else [])
+    raise LabCheckError(_failure(name, what, hints))
 
 
 def _known_mistakes(received, mistakes, rtol, atol):
@@ -201,16 +284,15 @@ def _known_mistakes(received, mistakes, rtol, atol):
 
 
 def check_scalar(name, received, expected, *, rtol=1e-6, atol=1e-8, batch_size=None,
-                 mistakes=None):
+                 mistakes=None, hint=None):
     """Check a single number (a loss, a norm); same hints as `check_close`."""
     arr = _as_array(name, received)
     if arr.size != 1:
-        raise LabCheckError(
-            f"{name} should be a single number, got an array of shape {arr.shape}. "
-            "Hint: did you forget to sum or average (np.mean / np.sum)?"
-        )
+        raise LabCheckError(_failure(
+            name, f" should be a single number, got an array of shape {arr.shape}",
+            ["did you forget to sum or average (np.mean / np.sum)?"]))
     check_close(name, arr.reshape(()), expected, rtol=rtol, atol=atol, batch_size=batch_size,
-                mistakes=mistakes)  # (counts as one check)
+                mistakes=mistakes, hint=hint)  # (counts as one check)
 
 
 def check_shape(name, received, expected_shape):
@@ -219,10 +301,8 @@ def check_shape(name, received, expected_shape):
     arr = _as_array(name, received)
     if arr.shape != expected_shape:
         hints = _shape_hints(arr, np.empty(expected_shape))
-        raise LabCheckError(
-            f"{name} has shape {arr.shape} but should have shape {expected_shape}."
-            + "".join(f"\n  Hint: {h}" for h in hints)
-        )
+        raise LabCheckError(_failure(name, f" has shape {arr.shape}, expected {expected_shape}",
+                                     hints))
     _count()
 
 
@@ -337,10 +417,10 @@ def fresh(lab=None):
 def _show_message_only(shell, etype, value, tb, tb_offset=None):
     """IPython handler for LabCheckError: the message is the whole report (the test code and
     the checks' internals around it would only hide it, and can show hidden tests)."""
-    lines = [f"\u2717 {etype.__name__}: {value}"]
+    lines = [failure_text(etype.__name__, value)]
     where = _learners_line(shell, value.__cause__)
     if where:
-        lines.append(f"  (raised at {where})")
+        lines.append("\n".join(_wrapped(f"  (raised at {where})", MESSAGE_WIDTH)))
     shell._showtraceback(etype, value, lines)  # an error output, so the cell counts as failed
     return lines
 

@@ -100,9 +100,9 @@ MISTAKES = [
     Mistake("train_step: updates W2 before computing dH with it", "train_step", W2_FIRST,
             hint="W2 was updated before dH was computed"),
     Mistake("build_and_train: a learning rate far too small to train in the epochs given",
-            "build_and_train", ("lr=0.1)", "lr=1e-4)"), hint="expected on both"),
+            "build_and_train", ("lr=0.1)", "lr=1e-4)"), hint="is the training loss falling?"),
     Mistake("build_and_train: all weights initialised to zero", "build_and_train",
             [("init_rng.standard_normal((D, H)) * np.sqrt(2 / D)", "np.zeros((D, H))"),
              ("init_rng.standard_normal((H, C)) * np.sqrt(1 / H)", "np.zeros((H, C))")],
-            hint="expected on both"),
+            hint="is the training loss falling?"),
 ]

@@ -95,8 +95,8 @@ MISTAKES = [
             hint="row 0 is w0"),
     Mistake("build_and_train: the default learning rates, not tuned", "build_and_train",
             ("momentum_lr, adam_lr = 0.1, 0.03", "momentum_lr, adam_lr = 0.01, 0.001"),
-            hint="expected on both"),
+            hint="a default learning rate is rarely right"),
     Mistake("build_and_train: forgot to pass lr to adam_update (its default 1e-3 is used)",
             "build_and_train", ("*state[name], t,\n" + " " * 53 + "lr)", "*state[name], t)"),
-            hint="expected on both"),
+            hint="a default learning rate is rarely right"),
 ]

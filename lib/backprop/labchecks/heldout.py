@@ -99,14 +99,16 @@ def library_linear(W, b):
     return layer
 
 
-def check_classifier(what, model, X, y, X_noisy, target, hint=""):
+def check_classifier(what, model, X, y, X_noisy, target, hint="", note=""):
     """Check that the library model `model` classifies at least `target` of the held-out
-    (X, y), and of the same inputs with noise (X_noisy), correctly. Returns both accuracies."""
+    (X, y), and of the same inputs with noise (X_noisy), correctly. Returns both accuracies.
+    A failure's message adds `note` and then `hint`, each on a line of its own."""
     clean = float(train.accuracy(train.predict(model, X), y))
     noisy = float(train.accuracy(train.predict(model, X_noisy), y))
     checks.check_true(
         clean >= target and noisy >= target,
-        f"{what} classifies {clean:.3f} of {len(y)} held-out digits correctly, and "
-        f"{noisy:.3f} of them with small random noise added; "
-        f"at least {checks.format_number(target)} expected on both.{' ' + hint if hint else ''}")
+        f"held-out accuracy {clean:.3f}, with noise {noisy:.3f}; expected at least "
+        f"{checks.format_number(target)} on both\n  ({what}, on {len(y)} digits it never "
+        "trained on, and on the same digits with small random noise added)"
+        + (f"\n  {note}" if note else "") + (f"\n  Hint: {hint}" if hint else ""))
     return clean, noisy

@@ -50,7 +50,7 @@ def check_sigmoid(sigmoid):
         x_big = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
         out, problem = _strict(sigmoid, x_big)
         checks.check_true(problem is None, f"sigmoid({checks.format_values(x_big)}) raised "
-                          f"'{problem}'. Hint: {OVERFLOW}.")
+                          f"'{problem}'.\n  Hint: {OVERFLOW}.")
         checks.check_close("sigmoid(x_big)", out, [0.0, 0.0, 0.5, 1.0, 1.0])
         grid = np.random.default_rng(11).normal(scale=30, size=(3, 4))
         checks.check_close("sigmoid(x) for x of shape (3, 4)", _strict(sigmoid, grid)[0],
@@ -78,8 +78,8 @@ def check_tanh(tanh):
                 np.abs(np.tanh(x)),
             "that is tanh(-x): check the sign of the exponent": -np.tanh(x)})
         out, problem = _strict(tanh, np.array([-1000.0, 1000.0]))
-        checks.check_true(problem is None, f"tanh([-1000, 1000]) raised '{problem}'. "
-                          f"Hint: {OVERFLOW}.")
+        checks.check_true(problem is None, f"tanh([-1000, 1000]) raised '{problem}'."
+                          f"\n  Hint: {OVERFLOW}.")
         checks.check_close("tanh([-1000, 1000])", out, [-1.0, 1.0])
         grid = np.random.default_rng(12).normal(scale=400, size=(2, 5))
         checks.check_close("tanh(x) for x of shape (2, 5)", _strict(tanh, grid)[0],
@@ -208,6 +208,6 @@ def check_build_and_train(train_digits_mlp, target=DIGITS_TARGET):
         noisy = heldout.noisy(digits.X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your trained MLP", model, digits.X_test, digits.y_test, noisy, target,
-            hint="Hint: did you copy the trained weights (\"0.W\" is W1, \"2.W\" is W2), and "
+            hint="did you copy the trained weights (\"0.W\" is W1, \"2.W\" is W2), and "
                  "train long enough (more epochs, or a larger learning rate)?")
         print(f"held-out test accuracy {accuracy:.3f} (target {target:.2f})")

@@ -101,14 +101,14 @@ def check_softmax(softmax):
                            np.sum(probs, axis=1), np.ones(3))
         big = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -1000.0]])
         probs, problem = _strict(softmax, big)
-        checks.check_true(problem is None, f"softmax(big logits) raised '{problem}'. Hint: "
+        checks.check_true(problem is None, f"softmax(big logits) raised '{problem}'.\n  Hint: "
                           "subtract each row's maximum before np.exp, so that no exponent is "
                           "larger than 0.")
         checks.check_close("softmax(big logits)", probs, functional.softmax(big, axis=1))
         rows = np.array([[1000.0, 999.0], [-1000.0, -1001.0]])
         probs, problem = _strict(softmax, rows)
         checks.check_true(problem is None, f"softmax raised '{problem}' on rows [1000, 999] "
-                          "and [-1000, -1001]. Hint: subtract each row's maximum, not the "
+                          "and [-1000, -1001].\n  Hint: subtract each row's maximum, not the "
                           "maximum of the whole array (the second row then underflows to 0 / 0).")
         checks.check_close("softmax of rows [1000, 999] and [-1000, -1001]", probs,
                            functional.softmax(rows, axis=1))
@@ -137,7 +137,7 @@ def check_softmax_ce_loss(softmax_cross_entropy):
         big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
         result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
         checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
-                          f"'{problem}'. Hint: never take np.log of a probability: work with "
+                          f"'{problem}'.\n  Hint: never take np.log of a probability: work with "
                           "log-probabilities computed from the logits with the row maximum "
                           "subtracted, as in Lesson 02 (instead of np.log(softmax(z))).")
         checks.check_scalar("loss for logits [[1000, 0, -1000], [0, 1000, -1000]]",
@@ -165,7 +165,7 @@ def check_softmax_ce_grad(softmax_cross_entropy):
         big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
         result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
         checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
-                          f"'{problem}'. Hint: subtract each row's maximum before np.exp.")
+                          f"'{problem}'.\n  Hint: subtract each row's maximum before np.exp.")
         checks.check_close("dlogits for logits [[1000, 0, -1000], [0, 1000, -1000]]",
                            result[1], losses.softmax_cross_entropy(big, np.array([2, 1]))[1],
                            batch_size=2)
@@ -198,7 +198,7 @@ def check_bce_loss(binary_cross_entropy_with_logits):
             "of class 0": np.mean(-t * np.log(s))})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
-                          f"raised '{problem}'. Hint: use the stable form of the loss from "
+                          f"raised '{problem}'.\n  Hint: use the stable form of the loss from "
                           "Lesson 02 (section 4), which only exponentiates -|z|; np.log1p(x) "
                           "is log(1 + x).")
         checks.check_scalar("loss for logits [-1000, -50, 0, 50, 1000]", result[0],
@@ -224,7 +224,7 @@ def check_bce_grad(binary_cross_entropy_with_logits):
             "sigmoid's slope cancels (Lesson 02, section 5)": 2 * (s - t) * s * (1 - s) / M})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
-                          f"raised '{problem}'. Hint: use the stable sigmoid from the setup "
+                          f"raised '{problem}'.\n  Hint: use the stable sigmoid from the setup "
                           "cell.")
         checks.check_close("dlogits for logits [-1000, -50, 0, 50, 1000]", result[1],
                            losses.binary_cross_entropy_with_logits(Z_BIG, T_BIG)[1],
@@ -261,13 +261,13 @@ def check_build_and_train(train_softmax_regression, target=DIGITS_TARGET):
         checks.check_true(np.isfinite(train_loss) and train_loss < np.log(10), (
             f"after training, the loss on the training digits is "
             f"{checks.format_number(train_loss)}, no lower than log(10) = 2.3026, the loss of "
-            "weights that know nothing. Hint: check the sign of your update (a step AGAINST "
+            "weights that know nothing.\n  Hint: check the sign of your update (a step AGAINST "
             "the gradient) and your gradients of W and b (the chain rule from dlogits, as "
             "Lesson 02 does for a linear model)."))
         noisy = heldout.noisy(digits.X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your softmax regression", model, digits.X_test, digits.y_test, noisy, target,
-            hint="Hint: train longer or with a larger learning rate, and check that dW sums "
+            hint="train longer or with a larger learning rate, and check that dW sums "
                  "over the batch the way the chain rule says (shape (64, 10)).")
         print(f"held-out test accuracy {accuracy:.3f} (target {target:.2f}), training loss "
               f"{train_loss:.3f}")

@@ -140,6 +140,8 @@ def check_pow_backward(pow_backward, Value):
                     _local(n * x ** n),
                 "write the exponent with parentheses: a.data ** n-1 is (a.data ** n) - 1":
                     _local(n * x ** n - 1),
+                "the factor n multiplies the power, n * a.data ** (n - 1): "
+                "(n * a.data) ** (n - 1) raises n to the power too": _local((n * x) ** (n - 1)),
                 UPSTREAM: _exact(n * x ** (n - 1))})
 
 
@@ -200,12 +202,12 @@ def _check_order(order, root, graph):
     ids = [id(node) for node in order]
     checks.check_true(len(set(ids)) == len(ids),
                       f"{graph}: some node appears more than once ({len(ids)} entries for "
-                      f"{len(set(ids))} nodes). Hint: remember visited nodes in a set and skip "
+                      f"{len(set(ids))} nodes).\n  Hint: remember visited nodes in a set and skip "
                       "a node you have already seen.")
     reachable = engine.topological_order(root)  # the library's, for WHICH nodes to expect
     checks.check_true(set(ids) == {id(node) for node in reachable},
                       f"{graph}: your order has {len(ids)} nodes but {len(reachable)} are "
-                      "reachable. Hint: follow node._prev from the root down to the leaves.")
+                      "reachable.\n  Hint: follow node._prev from the root down to the leaves.")
     position = {node_id: i for i, node_id in enumerate(ids)}
     reversed_hint = (" Your list starts with the root: did you reverse it? backward() "
                      "reverses it; topological_order itself lists the root last."
@@ -243,7 +245,7 @@ def check_topological_order(topological_order, Value):
         except RecursionError as err:
             order, problem = None, err
         checks.check_true(problem is None,
-                          f"a chain of 2000 additions raised RecursionError ({problem}). Hint: "
+                          f"a chain of 2000 additions raised RecursionError ({problem}).\n  Hint: "
                           "Python allows about 1000 nested calls; walk the graph with an "
                           "explicit stack (a list of nodes still to visit) instead of recursion.")
         _check_order(order, chain, "a chain of 2000 additions")
@@ -299,21 +301,23 @@ def check_backward(backward):
         root, leaves = _graph(POINT)
         checks.check_call("backward(root)", backward, root)
         numeric = _numeric_grads()
-        checks.check_close(GRADS, _grads(leaves), numeric, rtol=1e-7, atol=1e-9, mistakes={
+        checks.check_close(f"grads after backward(root), {GRADS}", _grads(leaves), numeric,
+                           rtol=1e-7, atol=1e-9, mistakes={
             "root.grad must be 1.0 when the loop over the nodes starts (d root / d root = 1): "
             "seed it after zeroing the grads": np.zeros(4),
             "call _backward in REVERSED topological order (root first): a node may pass its "
             "gradient on only after every node that uses it has passed theirs to it":
                 _forward_order()})
         checks.check_call("backward(root)", backward, root)  # a second call must not add up
-        checks.check_close(f"after a second backward(root): {GRADS}", _grads(leaves), numeric,
-                           rtol=1e-7, atol=1e-9, mistakes={ZERO_FIRST: _without_zeroing(2)})
+        checks.check_close(f"grads after a second backward(root), {GRADS}", _grads(leaves),
+                           numeric, rtol=1e-7, atol=1e-9,
+                           mistakes={ZERO_FIRST: _without_zeroing(2)})
         stale, stale_leaves = _graph(POINT)
         for node in engine.topological_order(stale):
             node.grad = 5.0                         # left over from somewhere else
         checks.check_call("backward(root)", backward, stale)
-        checks.check_close(f"with every grad 5.0 before backward: {GRADS}", _grads(stale_leaves),
-                           numeric, rtol=1e-7, atol=1e-9,
+        checks.check_close(f"grads with every grad 5.0 before backward, {GRADS}",
+                           _grads(stale_leaves), numeric, rtol=1e-7, atol=1e-9,
                            mistakes={ZERO_FIRST: _without_zeroing(1, stale=5.0)})
         a = engine.Value(2.0)
         diamond = (a * 3) * (a + 1)
@@ -332,7 +336,7 @@ def check_backward(backward):
             problem = err
         checks.check_true(problem is None,
                           f"backward on a chain of 2000 multiplications raised RecursionError "
-                          f"({problem}). Hint: make topological_order use an explicit stack.")
+                          f"({problem}).\n  Hint: make topological_order use an explicit stack.")
         checks.check_scalar("x.grad at the start of a chain of 2000 multiplications by 0.999",
                             x.grad, 0.999 ** 2000, rtol=1e-9)
 
@@ -367,7 +371,7 @@ def check_build_and_train(train_moons_classifier, target=MOONS_TARGET):
         scores = np.array([checks.check_call("score(point)", _score, score, point)
                            for point in X_test])
         checks.check_true(np.all(np.isfinite(scores)), "score(point) returned NaN or inf on a "
-                          "held-out point. Hint: a smaller learning rate?")
+                          "held-out point.\n  Hint: a smaller learning rate?")
         train_accuracy = float(np.mean((np.array([_score(score, p) for p in X_train]) > 0)
                                        == y_train))
         accuracy = float(np.mean((scores > 0) == y_test))
@@ -382,7 +386,8 @@ def check_build_and_train(train_moons_classifier, target=MOONS_TARGET):
             hint = ("it fits the training points far better than the new ones: fewer hidden "
                     "units or fewer steps?")
         else:
-            hint = "did you train long enough (more steps, or a larger learning rate)?"
+            hint = ("did you train long enough? With the max-margin loss, 60 steps need a "
+                    "learning rate near 1.0; at 0.3 take about 200 steps, at 0.1 about 500.")
         checks.check_true(accuracy >= target, (
             f"your classifier labels {accuracy:.2f} of the {len(y_test)} held-out moons "
             f"correctly (and {train_accuracy:.2f} of the training points); the target is "

@@ -168,7 +168,7 @@ def check_train_step(train_step):
             new = {k: old[k] - lr * grads[k] for k in old}
             hidden = np.maximum(x @ new["W1"] + new["b1"], 0)
             loss_after = softmax_cross_entropy(hidden @ new["W2"] + new["b2"], y)[0]
-            checks.check_scalar(f"the loss train_step returns for {shape}", loss,
+            checks.check_scalar(f"loss of train_step for {shape}", loss,
                                 expected_loss, mistakes={
                 "return the loss of the forward pass, computed before the update": loss_after})
             wrong = _wrong_gradients(x, dlogits, old, lr)
@@ -205,6 +205,6 @@ def check_build_and_train(digits_params):
         noisy = heldout.noisy(X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your MLP", heldout.library_mlp(params), X_test, y_test, noisy, TEST_TARGET,
-            hint="Hint: is the training loss falling? Try more epochs or another learning rate, "
+            hint="is the training loss falling? Try more epochs or another learning rate, "
                  "chosen on the validation split.")
     print(f"  test accuracy {accuracy:.3f} (target {TEST_TARGET})")

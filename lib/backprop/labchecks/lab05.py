@@ -208,7 +208,7 @@ def _check_path(name, minimise, args, grad_f, w0, steps, library_path, mistakes)
     checks.check_true(np.all(np.isfinite(path)),
                       f"{name}: the path contains NaN or inf: does t start at 0? At the first "
                       "update t = 1.")
-    checks.check_close(f"the path of {name}", path, library_path, mistakes=mistakes)
+    checks.check_close(f"path of {name}", path, library_path, mistakes=mistakes)
 
 
 def _bowl():
@@ -293,7 +293,7 @@ def check_build_and_train(train_softmax_regression, momentum_lr, adam_lr):
             figures[method], _ = heldout.check_classifier(
                 name, heldout.library_linear(params["W"], params["b"]), X_test, y_test, noisy,
                 TEST_TARGET,
-                hint=f"Hint: tune {method}_lr on the validation split (a default learning rate "
+                hint=f"tune {method}_lr on the validation split (a default learning rate "
                      "is rarely right), and check that every epoch visits every mini-batch and "
                      "that the optimizer state carries over from step to step.")
     print("  test accuracy after {} epochs: momentum {:.3f}, Adam {:.3f} (target {})".format(

@@ -18,6 +18,11 @@ TEST_TARGET = 0.95  # accuracy of the learner's CNN on the test split
 
 WINDOW_START = ("the window of output (r, c) starts at row r * stride and column c * stride "
                 "of the padded input")
+STRIDE_AND_PADDING = (
+    "right with stride 1 and no padding, wrong here? Output (r, c) reads rows r * stride to "
+    "r * stride + kh - 1 and columns c * stride to c * stride + kw - 1 of the PADDED input "
+    "(check both axes), so its gradient goes there in the padded dx, which you crop by p on "
+    "every side at the end")
 ACCUMULATE = ("use += : overlapping windows (and all filters, images and positions) add up")
 ACCUMULATE_EVERY = ("use += : every image, filter and position adds its part; with = only the "
                     "last iteration of your loops is left")
@@ -108,8 +113,9 @@ def _check_backward(conv_backward_naive, x, W, b, stride, padding, dout, mistake
         "c * stride), and kernels need not be square"))
     checks.check_tuple("conv_backward_naive", result, ["dx", "dW", "db"])
     for name, received in zip(["dx", "dW", "db"], result):
-        checks.check_close(f"for {where}: {name}", received, expected[name], rtol=1e-5,
-                           atol=1e-7, batch_size=len(x), mistakes=mistakes[name])
+        checks.check_close(f"{name} for {where}", received, expected[name], rtol=1e-5,
+                           atol=1e-7, batch_size=len(x), mistakes=mistakes[name],
+                           hint=STRIDE_AND_PADDING if (stride, padding) != (1, 0) else None)
     _unchanged("conv_backward_naive", (dout, x, W), saved)
 
 
@@ -271,7 +277,7 @@ def check_max_pool_backward(max_pool_backward):
             dout_1[:, :, :dout.shape[2], :dout.shape[3]] = dout
             name = f"max_pool_backward(dout, x, pool={pool}, stride={stride})"
             received = checks.check_call(name, max_pool_backward, dout, x, pool, stride)
-            checks.check_close(f"{name} for x {x.shape}: dx", received, expected, rtol=1e-5,
+            checks.check_close(f"dx of {name} for x {x.shape}", received, expected, rtol=1e-5,
                                atol=1e-7, mistakes={
                 "send each window's gradient only to its maximum, not to every entry":
                     average.backward(dout) * pool * pool,
@@ -334,7 +340,7 @@ def check_build_and_train(cnn):
         noisy = heldout.noisy(X_test, heldout.visible_rng())
         test_accuracy, _ = heldout.check_classifier(
             "your CNN", library_cnn(cnn), X_test, y_test, noisy, TEST_TARGET,
-            hint="Hint: is the training loss falling? Does your layer fill grads with the same "
+            hint="is the training loss falling? Does your layer fill grads with the same "
                  "keys as params? Try more epochs or another learning rate, chosen on the "
                  "validation split.")
     print(f"  test accuracy {test_accuracy:.3f} (target {TEST_TARGET})")

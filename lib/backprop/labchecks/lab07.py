@@ -97,8 +97,8 @@ def check_rnn_step_backward(rnn_step_backward, rnn_step_forward):
                     return library.rnn_step_forward(
                         *[value if j == i else arg for j, arg in enumerate(args)])[0]
                 numeric = gradcheck.numerical_gradient(h_next_of, args[i].copy(), dh_next)
-                checks.check_close(f"{name} for (N, D, H) = {(N, D, H)} (against finite "
-                                   "differences)", received, numeric, rtol=1e-5, atol=1e-7,
+                checks.check_close(f"{name} for (N, D, H) = {(N, D, H)}, against finite "
+                                   "differences", received, numeric, rtol=1e-5, atol=1e-7,
                                    batch_size=N, mistakes=mistakes[name])
 
 
@@ -189,8 +189,8 @@ def check_rnn_backward(rnn_backward, rnn_forward):
             for i, (name, received) in enumerate(zip(SEQUENCE_NAMES, result)):
                 numeric = gradcheck.numerical_gradient(lambda v, i=i: all_states(i, v),
                                                        args[i].copy(), dh)
-                checks.check_close(f"{name} for (N, T, D, H) = {(N, T, D, H)} (against finite "
-                                   "differences)", received, numeric, rtol=1e-5, atol=1e-7,
+                checks.check_close(f"{name} for (N, T, D, H) = {(N, T, D, H)}, against finite "
+                                   "differences", received, numeric, rtol=1e-5, atol=1e-7,
                                    mistakes=mistakes[name])
 
 
@@ -216,7 +216,8 @@ def check_clip_grad_norm(clip_grad_norm):
                 model.grads[name][...] = g
             expected_norm = library_clip_grad_norm(model, max_norm)
             case = f"max_norm = {factor} x the norm"
-            checks.check_scalar(f"the returned norm ({case})", returned, expected_norm,
+            checks.check_scalar(f"clip_grad_norm(grads, max_norm) for {case}", returned,
+                                expected_norm,
                                 mistakes={
                 "return the norm BEFORE clipping (the size of the raw gradient)":
                     min(norm, max_norm),
@@ -231,7 +232,7 @@ def check_clip_grad_norm(clip_grad_norm):
         grads = {"W": np.zeros((2, 3)), "b": np.zeros(3)}
         returned = checks.check_call("clip_grad_norm of all-zero gradients", clip_grad_norm,
                                      grads, 1.0, hint="scale only when the norm exceeds max_norm")
-        checks.check_scalar("the returned norm of all-zero gradients", returned, 0.0)
+        checks.check_scalar("clip_grad_norm of all-zero gradients", returned, 0.0)
         checks.check_true(not np.isnan(grads["W"]).any(), "all-zero gradients became NaN: "
                           "scale only when the norm exceeds max_norm.")
 
@@ -275,8 +276,8 @@ def check_build_and_train(params):
         checks.check_true(np.isfinite(mse) and mse < TARGET_MSE,
                           f"your RNN's mean squared error on 256 held-out waves is "
                           f"{checks.format_number(mse)}; the target is below {TARGET_MSE} "
-                          f"(repeating the last value scores {checks.format_number(copy_mse)}). "
-                          "Hint: check that the loss falls while you train (print it every 50 "
+                          f"(repeating the last value scores {checks.format_number(copy_mse)})."
+                          "\n  Hint: check that the loss falls while you train (print it every 50 "
                           "steps); if it rises or jumps, lower the learning rate or clip; if it barely "
                           "moves, are your weights all starting at zero?")
         print(f"held-out MSE {mse:.4f} (target < {TARGET_MSE}; repeating the last value: "

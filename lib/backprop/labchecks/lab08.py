@@ -112,7 +112,7 @@ def check_dropout_backward(dropout_backward):
             dx = checks.check_call("dropout_backward(dout, mask)", dropout_backward, dout, mask)
             checks.check_true(np.array_equal(dout, dout_before), "dropout_backward changed dout "
                               "in place: return a new array.")
-            checks.check_close(f"dx for p = {p} (against finite differences)", dx, numeric,
+            checks.check_close(f"dx for p = {p}, against finite differences", dx, numeric,
                                rtol=1e-5, atol=1e-7, mistakes=mistakes)
 
 
@@ -325,10 +325,10 @@ def check_build_and_train(model):
         noisy = heldout.noisy(X_test, heldout.visible_rng())
         accuracy, _ = heldout.check_classifier(
             "your model", trained, X_test, y_test, noisy, baseline + MIN_GAIN,
-            hint=f"(The unregularized baseline scores {baseline:.3f}; the target is that + "
-                 f"{MIN_GAIN}.) Its validation accuracy is {val_accuracy:.3f}. Hint: compare "
-                 "several strengths of dropout and L2 on the validation split, and restore the "
-                 "best epoch's weights.")
+            note=f"The unregularized baseline scores {baseline:.3f}, the target is that + "
+                 f"{MIN_GAIN}; your model's validation accuracy is {val_accuracy:.3f}.",
+            hint="compare several strengths of dropout and L2 on the validation split, and "
+                 "restore the best epoch's weights.")
         print(f"test accuracy {accuracy:.3f} (unregularized baseline {baseline:.3f}, target "
               f"{baseline + MIN_GAIN:.3f})")
 

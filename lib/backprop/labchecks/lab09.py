@@ -154,7 +154,7 @@ def check_power_iteration(power_iteration):
                               f"{checks.format_number(norm)}, not 1: keep v at unit length "
                               "after every product (else v grows or shrinks like "
                               "|lambda|**iters).")
-            checks.check_scalar(f"the eigenvalue of largest magnitude of a matrix with "
+            checks.check_scalar(f"eigenvalue of largest magnitude of a matrix with "
                                 f"eigenvalues {checks.format_values(values)}", value,
                                 eigenvalues[top], rtol=1e-6, atol=1e-9, mistakes={
                 "the norm of H v is only the eigenvalue's magnitude: compute a number from v "
@@ -282,11 +282,12 @@ def check_build_and_train(saddle, kind, escape, trained):
         grad_norm = float(np.linalg.norm(grad))
         checks.check_true(grad_norm < 1e-6,
                           f"the gradient at your saddle has norm {checks.format_number(grad_norm)}"
-                          ": it is not a critical point. Hint: with every weight zero, what does "
+                          ": it is not a critical point."
+                          "\n  Hint: with every weight zero, what does "
                           "the network output, and which output bias minimises the squared error "
                           "then?")
         checks.check_true(kind == "saddle", f"your classify_point called the point {kind!r}, "
-                          "the library's check says it is a saddle. Hint: did you pass it every "
+                          "the library's check says it is a saddle.\n  Hint: did you pass it every "
                           "eigenvalue of the Hessian, with a tolerance for round-off?")
         library_kind = classify_critical_point(net, mse_loss, x, y, rng=np.random.default_rng(0))
         checks.check_true(library_kind == "saddle",
@@ -300,7 +301,7 @@ def check_build_and_train(saddle, kind, escape, trained):
         checks.check_true(curvature < -0.05,
                           f"the curvature along escape, v.Hv / v.v, is "
                           f"{checks.format_number(curvature)}; a way out of the saddle needs a "
-                          "clearly negative one. Hint: take the eigenvector of the smallest "
+                          "clearly negative one.\n  Hint: take the eigenvector of the smallest "
                           "eigenvalue (a column of the eigenvector matrix, not a row).")
         saddle_mse = float(np.mean((net.forward(x_test) - y_test) ** 2))
         set_flat_params(net, trained)
@@ -308,7 +309,7 @@ def check_build_and_train(saddle, kind, escape, trained):
         checks.check_true(np.isfinite(mse) and mse < TARGET_MSE,
                           f"your trained network's mean squared error on the 29 held-out points "
                           f"is {checks.format_number(mse)}; the target is below {TARGET_MSE} "
-                          f"(the saddle scores {checks.format_number(saddle_mse)}). Hint: did "
+                          f"(the saddle scores {checks.format_number(saddle_mse)}).\n  Hint: did "
                           "you start training from the saddle moved along escape, and did the "
                           "training loss fall?")
         print(f"held-out MSE {mse:.3f} after the escape (target < {TARGET_MSE}; at the saddle: "

@@ -76,7 +76,7 @@ def check_batchnorm_forward(batchnorm_forward):
                                     running_var, training=True, momentum=momentum, eps=1e-5)
             _unchanged("batchnorm_forward", (x, gamma, beta), saved)
             batch_mean, batch_var = x.mean(axis=0), x.var(axis=0)
-            checks.check_close(f"the training-mode output for {shape}", out, expected,
+            checks.check_close(f"out in training mode for {shape}", out, expected,
                                mistakes={
                 "the normalization divides the variance by N (the biased variance); N - 1 "
                 "is only for the running average": gamma * _normalized(x, 1e-5, ddof=1) + beta,
@@ -111,7 +111,7 @@ def check_batchnorm_forward(batchnorm_forward):
                                         x_eval, gamma, beta, running_mean, running_var,
                                         training=False, momentum=momentum, eps=1e-5, hint=(
                     "in evaluation mode a batch of one is allowed: use the running averages"))
-                checks.check_close(f"the output {where}", out, layer.forward(x_eval), mistakes={
+                checks.check_close(f"out {where}", out, layer.forward(x_eval), mistakes={
                     "evaluation mode must use the running averages, not the batch's statistics"
                     " (an example's output may not depend on the rest of its batch)":
                         gamma * _normalized(x_eval, 1e-5) + beta if len(x_eval) > 1 else None})
@@ -258,7 +258,7 @@ def check_residual_backward(residual_backward):
         params = {"W1": rng.standard_normal((3, 4)), "b1": rng.standard_normal(4),
                   "W2": np.zeros((4, 3)), "b2": np.zeros(3)}
         x, dout = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
-        checks.check_close("dx when W2 = 0 (the block outputs 0 and passes no gradient: dx "
+        checks.check_close("dx when W2 = 0 (the block outputs 0 and passes no gradient, so dx "
                            "is dout itself)", residual_backward(dout, x, params)[0], dout)
 
 
@@ -318,7 +318,7 @@ def check_build_and_train(deep_net):
         checks.check_true(np.isfinite(test_accuracy) and test_accuracy >= TEST_TARGET,
                           f"your network, evaluated with its running averages, classifies "
                           f"{checks.format_number(test_accuracy)} of the {len(y_test)} test "
-                          f"digits correctly, below the target {TEST_TARGET}. Hint: does your "
+                          f"digits correctly, below the target {TEST_TARGET}.\n  Hint: does your "
                           "layer update running_mean and running_var in place in training mode "
                           "and use them in evaluation mode? Is the training loss falling?")
         yours = np.asarray(predict(deep_net, X_test), dtype=float)
