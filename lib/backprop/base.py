@@ -138,22 +138,25 @@ def _tracked(forward):
         if self._in_forward:  # super().forward(...) of a layer that is already running
             return forward(self, *args, **kwargs)
         state = _forward_pass
-        if state.depth == 0:
-            state.number += 1
+        depth = state.depth  # each thread-local attribute read once: they are the cost here
+        if depth == 0:
+            number = state.number = state.number + 1
             state.outermost = self
-        elif self.training and self._forward_number == state.number:
-            raise LayerReuseError(
-                f"{self!r} ran twice in one forward pass of {_name(state.outermost)}: "
-                f"{_REUSE_FIX}")
-        self._forward_number = state.number
+        else:
+            number = state.number
+            if self.training and self._forward_number == number:
+                raise LayerReuseError(
+                    f"{self!r} ran twice in one forward pass of {_name(state.outermost)}: "
+                    f"{_REUSE_FIX}")
+        self._forward_number = number
         self._in_forward = True
-        state.depth += 1
+        state.depth = depth + 1
         try:
             return forward(self, *args, **kwargs)
         finally:
-            state.depth -= 1
+            state.depth = depth
             self._in_forward = False
-            if state.depth == 0:
+            if depth == 0:
                 state.outermost = None
 
     return tracked_forward
