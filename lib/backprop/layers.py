@@ -53,7 +53,8 @@ class Linear(Layer):
         self.params = {"W": W.astype(dtype), "b": np.zeros(self.out_features, dtype=dtype)}
 
     def forward(self, x):
-        W = self.params["W"]
+        params = self.params
+        W = params["W"]
         x = self._input(x, W.dtype)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
@@ -61,19 +62,19 @@ class Linear(Layer):
             )
         self._cache = x
         out = x @ W
-        out += self.params["b"]  # in place: one (N, out_features) array, not two
+        out += params["b"]  # in place: one (N, out_features) array, not two
         return out
 
     def backward(self, dout, input_grad=True):
         """Fill grads and return dx; ``input_grad=False`` skips dx (a matrix product as large
         as the forward one) and returns None, for a first layer whose input is data."""
-        x = self._cache
+        x, W, grads = self._cache, self.params["W"], self.grads
         dout = self._check_dout(dout, (len(x) if x is not None else 0, self.out_features),
-                                self.params["W"].dtype)
-        self.grads["W"] = x.T @ dout
+                                W.dtype)
+        grads["W"] = x.T @ dout
         # the column sums as a matrix-vector product: BLAS does it faster than dout.sum(axis=0)
-        self.grads["b"] = _constant(len(dout), dout.dtype, 1.0) @ dout
-        return dout @ self.params["W"].T if input_grad else None
+        grads["b"] = _constant(len(dout), dout.dtype, 1.0) @ dout
+        return dout @ W.T if input_grad else None
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features})"
