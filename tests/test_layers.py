@@ -376,3 +376,28 @@ def test_a_layer_whose_backward_takes_only_dout_is_never_asked_to_skip_dx():
     model.forward(rng.standard_normal((4, 3)))
     assert model.backward(np.ones((4, 2)), input_grad=False) is None
     assert calls == ["dx"] and model.grads["0.0.W"].shape == (3, 2)
+
+
+def test_parameter_walk_sees_children_and_parameters_added_after_a_step():
+    """named_parameters (and so every optimizer step) keeps its walk of the tree between
+    calls; a child added anywhere below, or new parameters of a layer, must still be seen."""
+    from backprop.optim import SGD
+
+    rng = np.random.default_rng(0)
+    inner = Sequential(Linear(3, 3, rng=rng))
+    model = Sequential(inner, ReLU())
+    assert [name for name, _, _ in model.named_parameters()] == ["0.0.W", "0.0.b"]
+
+    inner.add_child("1", Linear(3, 2, rng=rng))  # a grandchild, after the walk was kept
+    assert [name for name, _, _ in model.named_parameters()] == [
+        "0.0.W", "0.0.b", "0.1.W", "0.1.b"]
+
+    relu = model[1]
+    relu.params = {"scale": np.ones(2)}  # a leaf's parameters replaced by new ones
+    relu.grads = {"scale": np.full(2, 0.5)}
+    x = rng.standard_normal((4, 3))
+    model.forward(x)
+    model.backward(np.ones((4, 2)))
+    SGD(model, lr=0.1).step()
+    assert np.allclose(relu.params["scale"], 0.95)
+    assert "1.scale" in dict((name, p) for name, p, _ in model.named_parameters())

@@ -77,6 +77,14 @@ def as_layer_input(x, owner, dtype, what="input"):
     return arr
 
 
+@functools.lru_cache(maxsize=64)
+def _constant(m, dtype, value):
+    """A read-only vector of m entries equal to `value` (ones; 1 / m for means), cached."""
+    vector = np.full(m, value, dtype=dtype)
+    vector.flags.writeable = False
+    return vector
+
+
 def require_rng(rng, owner):
     """Return `rng` if it is a NumPy Generator; otherwise explain how to pass one.
 
@@ -109,6 +117,7 @@ class _ForwardPass(threading.local):
 
 
 _forward_pass = _ForwardPass()
+_tree_changes = [0]  # how many children were ever added, to any layer: see _prefixed_layers
 
 
 def _name(layer):
@@ -129,22 +138,25 @@ def _tracked(forward):
         if self._in_forward:  # super().forward(...) of a layer that is already running
             return forward(self, *args, **kwargs)
         state = _forward_pass
-        if state.depth == 0:
-            state.number += 1
+        depth = state.depth  # each thread-local attribute read once: they are the cost here
+        if depth == 0:
+            number = state.number = state.number + 1
             state.outermost = self
-        elif self.training and self._forward_number == state.number:
-            raise LayerReuseError(
-                f"{self!r} ran twice in one forward pass of {_name(state.outermost)}: "
-                f"{_REUSE_FIX}")
-        self._forward_number = state.number
+        else:
+            number = state.number
+            if self.training and self._forward_number == number:
+                raise LayerReuseError(
+                    f"{self!r} ran twice in one forward pass of {_name(state.outermost)}: "
+                    f"{_REUSE_FIX}")
+        self._forward_number = number
         self._in_forward = True
-        state.depth += 1
+        state.depth = depth + 1
         try:
             return forward(self, *args, **kwargs)
         finally:
-            state.depth -= 1
+            state.depth = depth
             self._in_forward = False
-            if state.depth == 0:
+            if depth == 0:
                 state.outermost = None
 
     return tracked_forward
@@ -264,6 +276,7 @@ class Layer:
         if "_children" not in self.__dict__:
             self._children = {}
         self._children[name] = layer
+        _tree_changes[0] += 1  # every cached walk of a tree (_prefixed_layers) is now stale
         return layer
 
     def children(self):
@@ -281,6 +294,22 @@ class Layer:
         for name, child in self._children.items():
             path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             yield from child.named_layers(path)
+
+    def _prefixed_layers(self):
+        """``[(prefix, layer)]``: this layer and every layer below it, depth first, with the
+        prefix of its parameters' names (``""``, ``"0."``, ``"1.block.0."``). Kept between calls
+        (an optimizer's step walks the tree once per step) until any layer gets a new child."""
+        cached = self.__dict__.get("_prefixed_cache")
+        if cached is not None and cached[0] == _tree_changes[0]:
+            return cached[1]
+        layers, stack = [], [("", self)]
+        while stack:
+            prefix, layer = stack.pop()
+            layers.append((prefix, layer))
+            stack.extend((f"{prefix}{name}." if name else prefix, child)
+                         for name, child in reversed(layer._children.items()))
+        self._prefixed_cache = (_tree_changes[0], layers)
+        return layers
 
     def _parameter_owners(self, prefix=""):
         """``(full name, owning layer, own name)`` of every parameter in the tree."""
@@ -335,8 +364,12 @@ class Layer:
 
     def named_parameters(self):
         """Yield ``(name, param, grad)`` for every parameter; ``grad`` is None before backward."""
-        for name, owner, key in self._parameter_owners():
-            yield name, owner._params[key], owner.__dict__.get("_grads", {}).get(key)
+        for prefix, owner in self._prefixed_layers():
+            params = owner.__dict__.get("_params")
+            if params:
+                grads = owner.__dict__.get("_grads", {})
+                for key, param in params.items():
+                    yield prefix + key, param, grads.get(key)
 
     def zero_grad(self):
         """Set every gradient in the tree to zeros shaped like its parameter."""

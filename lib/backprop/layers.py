@@ -10,8 +10,8 @@ import numpy as np
 
 from . import functional as F
 from . import init as initializers
-from .base import (Layer, LayerReuseError, ParameterView, as_float_array,  # noqa: F401
-                   as_layer_input, require_rng)
+from .base import (Layer, LayerReuseError, ParameterView, _constant,  # noqa: F401
+                   as_float_array, as_layer_input, require_rng)
 
 
 class Linear(Layer):
@@ -53,7 +53,8 @@ class Linear(Layer):
         self.params = {"W": W.astype(dtype), "b": np.zeros(self.out_features, dtype=dtype)}
 
     def forward(self, x):
-        W = self.params["W"]
+        params = self.params
+        W = params["W"]
         x = self._input(x, W.dtype)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
@@ -61,37 +62,40 @@ class Linear(Layer):
             )
         self._cache = x
         out = x @ W
-        out += self.params["b"]  # in place: one (N, out_features) array, not two
+        out += params["b"]  # in place: one (N, out_features) array, not two
         return out
 
     def backward(self, dout, input_grad=True):
         """Fill grads and return dx; ``input_grad=False`` skips dx (a matrix product as large
         as the forward one) and returns None, for a first layer whose input is data."""
-        x = self._cache
+        x, W, grads = self._cache, self.params["W"], self.grads
         dout = self._check_dout(dout, (len(x) if x is not None else 0, self.out_features),
-                                self.params["W"].dtype)
-        self.grads["W"] = x.T @ dout
-        self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"].T if input_grad else None
+                                W.dtype)
+        grads["W"] = x.T @ dout
+        # the column sums as a matrix-vector product: BLAS does it faster than dout.sum(axis=0)
+        grads["b"] = _constant(len(dout), dout.dtype, 1.0) @ dout
+        return dout @ W.T if input_grad else None
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features})"
 
 
 class _Elementwise(Layer):
-    """An activation applied entrywise; input of any shape, output of the same shape."""
+    """An activation applied entrywise; input of any shape, output of the same shape.
+
+    Each derivative here is a function of the output alone, so only the output is kept for
+    backward (it is the next layer's input anyway) and the input can be freed at once."""
 
     def forward(self, x):
-        x = self._input(x)
-        out = self._f(x)
-        self._cache = (x, out)
+        out = self._f(self._input(x))
+        self._cache = out
         return out
 
     def backward(self, dout):
-        x, out = self._cache if self._cache is not None else (None, None)
+        out = self._cache
         dout = self._check_dout(dout, out.shape if out is not None else (),
                                 out.dtype if out is not None else None)
-        return dout * self._local_grad(x, out)
+        return dout * self._local_grad(out)
 
 
 class ReLU(_Elementwise):
@@ -100,8 +104,8 @@ class ReLU(_Elementwise):
     def _f(self, x):
         return F.relu(x)
 
-    def _local_grad(self, x, out):
-        return x > 0  # booleans: the product with dout is dout's dtype, without a float mask
+    def _local_grad(self, out):
+        return out > 0  # where x > 0; booleans: the product with dout keeps dout's dtype
 
 
 class Sigmoid(_Elementwise):
@@ -110,7 +114,7 @@ class Sigmoid(_Elementwise):
     def _f(self, x):
         return F.sigmoid(x)
 
-    def _local_grad(self, x, out):
+    def _local_grad(self, out):
         return out * (1 - out)
 
 
@@ -120,7 +124,7 @@ class Tanh(_Elementwise):
     def _f(self, x):
         return F.tanh(x)
 
-    def _local_grad(self, x, out):
+    def _local_grad(self, out):
         return 1 - out**2
 
 

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .base import Layer
+from .base import Layer, _constant
 
 _DIVERGED = ("if this happened in training, an earlier layer diverged: lower the learning "
              "rate; otherwise check the data for missing values")
@@ -70,14 +70,6 @@ def _non_finite(owner, x):
 # entries (layer norm: one row per example; batch norm: one row per channel). A row's sum is a
 # matrix-vector product with a vector of ones, which BLAS does several times faster than
 # NumPy's reductions on matrices this small; the statistics come back as (R, 1) columns.
-@functools.lru_cache(maxsize=64)
-def _constant(m, dtype, value):
-    """A read-only vector of m entries equal to `value` (ones; 1 / m for means), cached."""
-    vector = np.full(m, value, dtype=dtype)
-    vector.flags.writeable = False
-    return vector
-
-
 def _row_statistics(a, eps, centred=True):
     """``(mean, xc, var, inv_std)`` of the rows of `a`: the means (R,) (None unless
     `centred`: RMS norm does not centre), `a` minus them, the biased mean square var (R,) of
