@@ -80,6 +80,8 @@ def main(argv):
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            # no configuration of root's own: only the environment's and {root}/code's
            "JUPYTER_CONFIG_DIR": os.path.join(settings["code"], ".jupyter")}
+    with open(os.path.join(settings["root"], "course-secret")) as secret:  # root's, 0600
+        env["BACKPROP_COURSE_SECRET"] = secret.read().strip()
     status = subprocess.run(command, cwd=settings["code"], env=env,
                             stdin=subprocess.DEVNULL).returncode
     autograded = os.path.join(course, "autograded")

@@ -25,6 +25,7 @@ Where things are (defaults; docs/instructors.md, "A class on JupyterHub", explai
   /srv/backprop-lab/etc/jupyter                    the students' nbgrader_config.py
   /srv/backprop-lab/hub                            hub state, jupyterhub.log, pid file (root, 0700)
   /srv/backprop-lab/initial-passwords.csv          generated passwords of new accounts (root, 0600)
+  /srv/backprop-lab/course-secret                  the course secret of the hidden tests (root, 0600)
   /usr/local/sbin/backprop-autograde               the root command; /etc/sudoers.d/backprop-autograde
 """
 import argparse
@@ -305,6 +306,19 @@ def install_code(settings, grader):
             os.chmod(os.path.join(folder, name), 0o755)
         for name in files:
             os.chmod(os.path.join(folder, name), 0o644)
+
+
+def install_course_secret(settings):
+    """{root}/course-secret: the class's course secret (root, 0600), from which autograding
+    draws the hidden tests' inputs (docs/instructors.md, "The course secret"); made once and
+    kept on re-runs, so a regrade draws what the first grading drew."""
+    path = Path(settings["root"]) / "course-secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o600)
 
 
 def install_course(settings, grader, people, labs):
@@ -617,6 +631,7 @@ def command_up(args):
     write_json(previous, settings, 0o640)  # the roster's ids: for root and the grader only
     os.chown(previous, 0, grader.pw_gid)
     install_code(settings, grader)
+    install_course_secret(settings)
     install_exchange(settings, grader)
     install_jupyter_configs(settings)
     install_autograde_command(settings)
