@@ -125,7 +125,7 @@ class Checker:
         self._errors = tempfile.TemporaryFile("w+")  # what it prints if it cannot start
         self.process = subprocess.Popen([*command, self.socket_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._errors, env=env, cwd="/",
-                                        text=True, bufsize=1)
+                                        text=True, bufsize=1, start_new_session=True)
         self._ready = False
 
     def alive(self):
@@ -190,10 +190,14 @@ class Checker:
             self.process.send_signal(signum)
 
     def stop(self):
-        self.signal(signal.SIGKILL)
-        if self.alive():
-            self.process.kill()
+        """Kill it: its process group (bubblewrap and the checker inside, whose user id may not
+        be set yet when it is stopped at once), then whatever still runs as its user id."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.process.wait()
+        self.signal(signal.SIGKILL)
         for stream in (self.process.stdin, self.process.stdout, self._errors):
             try:
                 stream.close()
@@ -283,6 +287,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         env.update(HOME="/tmp", PATH="/usr/bin:/bin", PYTHONDONTWRITEBYTECODE="1",
                    MPLCONFIGDIR="/tmp/matplotlib", MPLBACKEND="Agg")
         command = [sys.executable, "-m", "grading.checker"]
+        self._stop_checker()  # a kernel started again gets a new checker, the old one stopped
         if not self.sandbox:
             folder = tempfile.mkdtemp(prefix="backprop-checker-")
             env["PYTHONPATH"] = package_parent

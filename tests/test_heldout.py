@@ -82,6 +82,10 @@ def test_lab09_new_points_lie_on_the_curve_of_the_tiny_problem():
     x, y = fresh("lab09").new_points(np.random.default_rng(3))
     assert x.shape == y.shape == (200, 1) and np.all(np.abs(x) <= 2)
     np.testing.assert_allclose(y, np.sin(2 * x) + 0.3)
+    slices = np.floor((x[:, 0] + 2) / 4 * 200).astype(int)
+    assert sorted(slices) == list(range(200)), "one point in each of 200 equal slices of [-2, 2]"
+    other, _ = fresh("lab09").new_points(np.random.default_rng(4))
+    assert not np.allclose(np.sort(x, axis=0), np.sort(other, axis=0)), "every draw is new"
 
 
 class _NaiveConv(Layer):

@@ -264,9 +264,12 @@ def tiny_problem():
 
 
 def new_points(rng, n=200):
-    """``(x, y)``: n points of the tiny problem's curve sin(2x) + 0.3, x drawn uniformly from
-    [-2, 2] with `rng` (the grading test draws them anew on every run)."""
-    x = rng.uniform(-2, 2, (n, 1))
+    """``(x, y)``: n points of the tiny problem's curve sin(2x) + 0.3, x drawn with `rng` (the
+    grading test draws them anew on every run), one uniformly in each of n equal slices of [-2, 2]
+    and shuffled: a net's error on them varies by about 0.003 from draw to draw, where n uniform
+    points vary by 0.09 and a correct answer missed the target once in about 7000 draws."""
+    x = -2 + 4 * (np.arange(n) + rng.uniform(size=n)) / n
+    x = rng.permutation(x)[:, None]
     return x, np.sin(2 * x) + 0.3
 
 
