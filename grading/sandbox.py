@@ -385,6 +385,12 @@ class SandboxedKernelManager(AsyncKernelManager):
             return await super().interrupt_kernel()
         kill_user_processes(self._uid, signal.SIGINT)
 
+    async def cleanup_resources(self, restart=False):
+        """What nbclient calls after shutting the kernel down, and alone when the kernel was
+        already dead: AsyncKernelManager binds this name to the base class's function, which
+        would skip the checker and the sandbox's leftovers below."""
+        await self._async_cleanup_resources(restart=restart)
+
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
         if not restart:

@@ -288,6 +288,17 @@ def _processes_of_the_run(secret):
     return found
 
 
+def _processes_left(before, secret, seconds=20):
+    """The processes of the run, waiting up to `seconds` for those not in `before` to go: a
+    killed process with gigabytes mapped (the memory-hungry students' kernels) can take seconds
+    to leave /proc on a busy machine; one that outlived its kernel stays."""
+    deadline = time.monotonic() + seconds
+    while (found := _processes_of_the_run(secret)).keys() - before.keys() \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return found
+
+
 def _manual_scores(root):
     with sqlite3.connect(root / "gradebook.db") as db:
         return db.execute("select count(*) from grade where manual_score is not null "
@@ -319,7 +330,7 @@ def course(tmp_path_factory):
     sandbox = [] if not NO_SANDBOX else ["--SandboxedKernelManager.sandbox=False"]
     course.nbgrader("autograde", "*", f"--Execute.timeout={CELL_TIMEOUT}", *sandbox)
     time.sleep(2)  # what outlived its kernel would act now (hostile_fork_survivor: every 0.5 s)
-    course.after = {"processes": _processes_of_the_run(course.secret),
+    course.after = {"processes": _processes_left(course.before["processes"], course.secret),
                     "manual scores": _manual_scores(course.root)}
     course.nbgrader("generate_feedback", "*")
     course.nbgrader("export", "--to", str(course.root / "grades.csv"))
