@@ -24,7 +24,19 @@ def test_stored_majority_votes_are_scipys_mode():
 
 
 def test_the_saddle_check_refuses_a_point_that_is_not_critical():
-    net, *_ = lab09.tiny_problem()
-    point = np.zeros(net.num_parameters())      # output bias 0, not the mean target
+    net, *_ = lab09.saddle_problem()
+    point = np.zeros(net.num_parameters())      # output biases 0, not the mean targets
     with pytest.raises(LabCheckError, match="not a critical point"):
-        fresh("lab09").check_build_and_train(point, "saddle", np.ones_like(point), point)
+        fresh("lab09").check_build_and_train(point, 1.0, -0.69, "saddle", np.ones_like(point),
+                                             point)
+
+
+def test_the_saddle_check_names_an_eigenvalue_left_shifted():
+    net, x, y, *_ = lab09.saddle_problem()
+    saddle = np.zeros(net.num_parameters())
+    saddle[-2:] = y.mean(axis=0)
+    lab09.set_flat_params(net, saddle)
+    low, high = lab09.hessian_extreme_eigenvalues(net, lab09.mse_loss, x, y,
+                                                 rng=np.random.default_rng(0))
+    with pytest.raises(LabCheckError, match="undo the shift"):
+        fresh("lab09").check_build_and_train(saddle, high, low - high, "saddle", saddle, saddle)
