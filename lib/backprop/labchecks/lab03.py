@@ -215,29 +215,26 @@ def check_max_backward(max_backward, Value):
     """out = max(a, b): each side, a tie, accumulation, max(a, a)."""
     wrong_side = ("the gradient goes to the operand that was chosen (the larger one), not to "
                   "the other: did you get the comparison the wrong way round?")
+    both = ("only the operand that was chosen gets the gradient; the other one does not change "
+            "out at all")
+    value = "the local derivative is 1 or 0, not the value out.data"
     with checks.report("max_backward"):
-        for x, y in [(1.3, -0.4), (-2.0, 0.5)]:
-            bigger_a = float(x > y)
-            _check_binary(max_backward, Value, lambda a, b: a.max(b), max, x, y,
-                          label="out = max(a, b)", mistakes_a={
-                wrong_side: _local(1 - bigger_a),
-                "only the operand that was chosen gets the gradient; the other one does not "
-                "change out at all": _local(1.0),
-                "the local derivative is 1 or 0, not the value out.data": _local(max(x, y) * bigger_a),
-                UPSTREAM: _exact(bigger_a)}, mistakes_b={
-                wrong_side: _local(bigger_a),
-                "only the operand that was chosen gets the gradient; the other one does not "
-                "change out at all": _local(1.0),
-                "the local derivative is 1 or 0, not the value out.data":
-                    _local(max(x, y) * (1 - bigger_a)),
-                UPSTREAM: _exact(1 - bigger_a)})
-        grads = _binary(max_backward, Value, lambda a, b: a.max(b), 0.5, 0.5, 0.7)
-        checks.check_close("[a.grad, b.grad] for out = max(a, b) at a tie, a = b = 0.5, "
-                           "out.grad = 0.7", grads, [0.0, 0.7], mistakes={
-            "at a tie (a == b) the whole gradient goes to b: a gets it only where a > b "
-            "(so relu(a) = max(a, 0) passes nothing at a = 0, like PyTorch)": [0.7, 0.0],
-            "at a tie only one operand gets the gradient, b (a gets it only where a > b)":
-                [0.7, 0.7]})
+        # a > b first: a wrong side fails at a.grad, a gradient for both operands at b.grad
+        _check_binary(max_backward, Value, lambda a, b: a.max(b), max, 1.3, -0.4,
+                      label="out = max(a, b)", mistakes_a={
+            wrong_side: _local(0.0), value: _local(1.3), UPSTREAM: _exact(1.0)}, mistakes_b={
+            both: _local(1.0)})
+        _check_binary(max_backward, Value, lambda a, b: a.max(b), max, -2.0, 0.5,
+                      label="out = max(a, b)", mistakes_a={
+            wrong_side + " Or did you give both operands the gradient?": _local(1.0)},
+                      mistakes_b={wrong_side: _local(0.0), value: _local(0.5),
+                                  UPSTREAM: _exact(1.0)})
+        tie = ("at a tie (a == b) the whole gradient goes to b: a gets it only where a > b (so "
+               "relu(a) = max(a, 0) passes nothing at a = 0, like PyTorch)")
+        a_grad, b_grad = _binary(max_backward, Value, lambda a, b: a.max(b), 0.5, 0.5, 0.7)
+        where = "for out = max(a, b) at a tie, a = b = 0.5, out.grad = 0.7"
+        checks.check_scalar(f"a.grad {where}", a_grad, 0.0, mistakes={tie: 0.7})
+        checks.check_scalar(f"b.grad {where}", b_grad, 0.7, mistakes={tie: 0.0})
         _same_operand(max_backward, Value, lambda a, b: a.max(b), max, -0.3, "out = max(a, a)")
 
 
