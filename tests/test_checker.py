@@ -411,18 +411,18 @@ def _lab03_cells(*grade_ids):
 def test_the_labs_given_value_class_is_the_checkers_and_calls_the_learners_rules(checker):
     """Lab 03: the test's Values are the checker's own (from the setup cells); the learner's
     rule, in the kernel, changes their gradients by reference."""
-    setup, value_class, rule, test = _lab03_cells("setup", "value_class", "add_backward",
-                                                  "test_add_backward")
+    setup, value_class, rule, test = _lab03_cells("setup", "value_class", "exp_backward",
+                                                  "test_exp_backward")
     assert checker.context(secret="a course secret", key="lab03/lab03/ada",
                            reference=[setup, value_class, rule])["ok"]
     assert checker.setup(setup)["ok"]
     # the kernel's Value is the library's: it must not be the one the test uses
     report = checker("from backprop import engine\nValue = engine.Value\n" + rule, test,
-                     setup=value_class, answer_names=["add_backward"])
+                     setup=value_class, answer_names=["exp_backward"])
     assert report["ok"], report["error"]
     wrong = rule.replace("+=", "=")
     failed = checker("from backprop import engine\nValue = engine.Value\n" + wrong, test,
-                     setup=None, answer_names=["add_backward"])
+                     setup=None, answer_names=["exp_backward"])
     assert not failed["ok"] and failed["error"]["ename"] == "LabCheckError"
 
 
@@ -451,10 +451,10 @@ def test_the_source_notebook_says_which_cells_are_setup_tests_and_answers():
     lab03 = read_source_notebook(REPO_ROOT / "solutions" / "lab03_chain_rule"
                                  / "lab03_chain_rule.ipynb")
     assert list(lab03.setup) == ["setup", "value_class", "moons_data"]
-    assert "test_add_backward" in lab03.tests and "add_backward" not in lab03.tests
-    assert {"add_backward", "backward", "train_moons_classifier"} <= lab03.answers
+    assert "test_div_backward" in lab03.tests and "div_backward" not in lab03.tests
+    assert {"div_backward", "backward", "train_moons_classifier"} <= lab03.answers
     assert not {"Value", "np", "checks", "engine", "X_moons"} & lab03.answers
-    assert lab03.setup_before("test_add_backward") == ["setup", "value_class"]
+    assert lab03.setup_before("test_div_backward") == ["setup", "value_class"]
     assert "BEGIN HIDDEN TESTS" in lab03.tests["test_backward"]
 
 
