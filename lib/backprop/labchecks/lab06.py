@@ -141,8 +141,8 @@ def check_conv_forward(conv_forward_naive):
             name = f"conv_forward_naive(x, W, b, stride={stride}, padding={padding})"
             out = checks.check_call(name, conv_forward_naive, x, W, b, stride, padding, hint=(
                 "a window ran past the edge of the input, or does not match the kernel: pad x "
-                "before taking windows; the output size is conv_output_size(H, kh, stride, "
-                "padding); "
+                "before taking windows; the output size uses the stride and the padding "
+                "(conv_output_size); "
                 "kernels need not be square (kh, kw = W.shape[2:])"))
             checks.check_close(f"{name} for x {x.shape}, W {W.shape}", out, expected,
                                mistakes=mistakes)
@@ -288,8 +288,8 @@ def check_max_pool_forward(max_pool_forward):
             stride_1 = MaxPool2d(pool, 1)(x)
             name = f"max_pool_forward(x, pool={pool}, stride={stride})"
             out = checks.check_call(name, max_pool_forward, x, pool, stride, hint=(
-                "a window ran past the edge of x or is empty: the output size is "
-                "conv_output_size(H, pool, stride, 0), and window (r, c) "
+                "a window ran past the edge of x or is empty: the output size uses the stride "
+                "(conv_output_size(H, pool, stride, 0)), and window (r, c) "
                 "starts at (r * stride, c * stride)"))
             checks.check_close(f"{name} for x {x.shape}", out, expected, mistakes={
                 "take the maximum of each window, not the mean": AvgPool2d(pool, stride)(x),
