@@ -105,3 +105,13 @@ def test_a_wrong_output_size_is_named_with_numbers_first(lab, wrong, hint):
     first_line = str(failure.value).splitlines()[0]
     assert first_line.startswith("conv_output_size(") and "expected" in first_line
     assert str(failure.value).splitlines()[1].lstrip().startswith("Hint:")
+
+
+def test_a_wrong_gradient_with_stride_and_padding_always_gets_a_hint(lab):
+    def crops_a_column_too_few(dout, x, W, stride=1, padding=0):
+        dx, dW, db = conv_naive.conv2d_backward_naive(dout, x, W, stride, padding)
+        wider = np.pad(dx, ((0, 0), (0, 0), (0, 0), (0, 1)))  # a shape no known mistake gives
+        return (wider if (stride, padding) != (1, 0) else dx), dW, db
+    with pytest.raises(LabCheckError, match="has shape") as failure:
+        lab.check_conv_backward_stride_padding(crops_a_column_too_few)
+    assert "Hint: right with stride 1 and no padding, wrong here?" in str(failure.value)
