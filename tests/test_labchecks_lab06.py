@@ -77,3 +77,41 @@ def test_assignment_instead_of_accumulation_in_per_image_loops_is_named(lab):
         return crop, dW, dout.sum(axis=(0, 2, 3))
     with pytest.raises(LabCheckError, match=r"use \+= : every image, filter and position"):
         lab.check_conv_backward(assigns)
+
+
+def test_an_output_size_counted_window_by_window_passes(lab, capsys):
+    def counted(size, kernel, stride, pad):
+        windows, start = 0, 0
+        while start + kernel <= size + 2 * pad:
+            windows, start = windows + 1, start + stride
+        return windows
+    lab.check_conv_output_size(counted)
+    assert "\u2713" in capsys.readouterr().out
+
+
+def test_a_blank_output_size_is_told_it_is_not_written(lab):
+    with pytest.raises(LabCheckError, match="not written yet"):
+        lab.check_conv_output_size(not_written)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda n, k, s, p: (n + p - k) // s + 1, "p zeros on EACH side"),
+    (lambda n, k, s, p: -(-(n + 2 * p - k) // s) + 1, "round down, not up"),
+    (lambda n, k, s, p: float((n + 2 * p - k) // s + 1), "a size is a whole number"),
+])
+def test_a_wrong_output_size_is_named_with_numbers_first(lab, wrong, hint):
+    with pytest.raises(LabCheckError, match=hint) as failure:
+        lab.check_conv_output_size(wrong)
+    first_line = str(failure.value).splitlines()[0]
+    assert first_line.startswith("conv_output_size(") and "expected" in first_line
+    assert str(failure.value).splitlines()[1].lstrip().startswith("Hint:")
+
+
+def test_a_wrong_gradient_with_stride_and_padding_always_gets_a_hint(lab):
+    def crops_a_column_too_few(dout, x, W, stride=1, padding=0):
+        dx, dW, db = conv_naive.conv2d_backward_naive(dout, x, W, stride, padding)
+        wider = np.pad(dx, ((0, 0), (0, 0), (0, 0), (0, 1)))  # a shape no known mistake gives
+        return (wider if (stride, padding) != (1, 0) else dx), dW, db
+    with pytest.raises(LabCheckError, match="has shape") as failure:
+        lab.check_conv_backward_stride_padding(crops_a_column_too_few)
+    assert "Hint: right with stride 1 and no padding, wrong here?" in str(failure.value)

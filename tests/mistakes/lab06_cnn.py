@@ -1,10 +1,11 @@
-"""Lab 06 (CNN): mistakes in the convolution and max-pooling passes (kernel flips, stride,
-padding, crops, `=` for `+=`, wrong sums, square-kernel assumptions) and in the CNN built
-from them."""
+"""Lab 06 (CNN): mistakes in the output size, the convolution and max-pooling passes (kernel
+flips, stride, padding, crops, `=` for `+=`, wrong sums, square-kernel assumptions) and in the
+CNN built from them."""
 from . import Mistake
 
-CONV_SIZES = ("out_h = (height + 2 * padding - kh) // stride + 1\n"
-              "    out_w = (width + 2 * padding - kw) // stride + 1")
+SIZE = "return (size + 2 * pad - kernel) // stride + 1"
+CONV_SIZES = ("out_h = conv_output_size(height, kh, stride, padding)\n"
+              "    out_w = conv_output_size(width, kw, stride, padding)")
 CONV_WINDOW = "window = xp[:, :, r * stride:r * stride + kh, c * stride:c * stride + kw]"
 BACK_WINDOW = ("rows = slice(r * stride, r * stride + kh)\n"
                "            cols = slice(c * stride, c * stride + kw)")
@@ -18,6 +19,30 @@ POOL_WINDOW = "dx[n, ch, r * stride:r * stride + pool, c * stride:c * stride + p
 TRAIN = "epochs=8,"
 
 MISTAKES = [
+    Mistake("conv_output_size: forgot the padding", "conv_output_size",
+            (SIZE, "return (size - kernel) // stride + 1"),
+            hint="the output size must count the padding"),
+    Mistake("conv_output_size: pads one side only", "conv_output_size",
+            (SIZE, "return (size + pad - kernel) // stride + 1"),
+            hint="p zeros on EACH side"),
+    Mistake("conv_output_size: ignores the stride", "conv_output_size",
+            (SIZE, "return size + 2 * pad - kernel + 1"),
+            hint="only every stride-th position starts a window"),
+    Mistake("conv_output_size: rounds up when the stride does not divide", "conv_output_size",
+            (SIZE, "return -(-(size + 2 * pad - kernel) // stride) + 1"),
+            hint="round down, not up"),
+    Mistake("conv_output_size: forgot the first window (no + 1)", "conv_output_size",
+            (SIZE, "return (size + 2 * pad - kernel) // stride"),
+            hint="count the first window too"),
+    Mistake("conv_output_size: true division, a fraction of a window", "conv_output_size",
+            (SIZE, "return (size + 2 * pad - kernel) / stride + 1"),
+            hint="a fraction of a window is no window"),
+    Mistake("conv_output_size: the right size as a float (np.floor)", "conv_output_size",
+            (SIZE, "return np.floor((size + 2 * pad - kernel) / stride) + 1"),
+            hint="a size is a whole number"),
+    Mistake("conv_output_size: divides the whole axis by the stride", "conv_output_size",
+            (SIZE, "return (size + 2 * pad - kernel + 1) // stride"),
+            hint="it does not divide the whole axis"),
     Mistake("conv_forward_naive: flips the kernel (a true convolution)", "conv_forward_naive",
             ("np.tensordot(window, W,", "np.tensordot(window, W[:, :, ::-1, ::-1],"),
             hint="do not flip the kernel"),
@@ -25,8 +50,8 @@ MISTAKES = [
             ("[1, 2, 3])) + b", "[1, 2, 3]))"),
             hint="add the bias b[f]"),
     Mistake("conv_forward_naive: output size without the padding", "conv_forward_naive",
-            (CONV_SIZES, "out_h = (height - kh) // stride + 1\n"
-                         "    out_w = (width - kw) // stride + 1"),
+            (CONV_SIZES, "out_h = conv_output_size(height, kh, stride, 0)\n"
+                         "    out_w = conv_output_size(width, kw, stride, 0)"),
             hint="the output size must count the padding"),
     Mistake("conv_forward_naive: never pads x", "conv_forward_naive",
             ("(padding, padding), (padding, padding)", "(0, 0), (0, 0)"),
@@ -35,17 +60,16 @@ MISTAKES = [
             "conv_forward_naive", (CONV_WINDOW, "window = xp[:, :, r:r + kh, c:c + kw]"),
             hint="starts at row r * stride"),
     Mistake("conv_forward_naive: output size ignores the stride", "conv_forward_naive",
-            (CONV_SIZES, "out_h = height + 2 * padding - kh + 1\n"
-                         "    out_w = width + 2 * padding - kw + 1"),
+            (CONV_SIZES, "out_h = conv_output_size(height, kh, 1, padding)\n"
+                         "    out_w = conv_output_size(width, kw, 1, padding)"),
             hint="the output size uses the stride"),
     Mistake("conv_forward_naive: assumes a square kernel (kw = kh)", "conv_forward_naive",
             ("n_filters, _, kh, kw = W.shape", "n_filters, _, kh, _ = W.shape\n    kw = kh"),
             hint="kernels need not be square"),
-    Mistake("conv_forward_naive: rounds the output size up when the stride does not divide",
-            "conv_forward_naive",
-            (CONV_SIZES, "out_h = -(-(height + 2 * padding - kh) // stride) + 1\n"
-                         "    out_w = -(-(width + 2 * padding - kw) // stride) + 1"),
-            hint="the output size uses the stride"),
+    Mistake("conv_forward_naive: swaps height and width in the output size", "conv_forward_naive",
+            (CONV_SIZES, "out_h = conv_output_size(width, kw, stride, padding)\n"
+                         "    out_w = conv_output_size(height, kh, stride, padding)"),
+            hint=None),
     Mistake("conv_backward_naive: flips the kernel in dx", "conv_backward_naive",
             (DX_TERM, DX_TERM.replace(", W,", ", W[:, :, ::-1, ::-1],")),
             hint="not flipped"),
@@ -101,8 +125,10 @@ MISTAKES = [
              "x[:, :, r:r + pool, c:c + pool]"),
             hint="windows start `stride` pixels apart"),
     Mistake("max_pool_forward: output size ignores the stride", "max_pool_forward",
-            ("(height - pool) // stride + 1, (width - pool) // stride + 1",
-             "height - pool + 1, width - pool + 1"),
+            ("out_h = conv_output_size(height, pool, stride, 0)\n"
+             "    out_w = conv_output_size(width, pool, stride, 0)",
+             "out_h = conv_output_size(height, pool, 1, 0)\n"
+             "    out_w = conv_output_size(width, pool, 1, 0)"),
             hint="the output size uses the stride"),
     Mistake("max_pool_backward: = instead of += for overlapping windows", "max_pool_backward",
             ("c * stride + j] +=", "c * stride + j] ="),

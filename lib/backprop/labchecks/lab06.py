@@ -1,6 +1,7 @@
-"""Visible checks of lab 06 (convolution and pooling, forward and backward).
+"""Visible checks of lab 06 (output size, convolution and pooling, forward and backward).
 
-Expected values come from the course library's fast layers (`backprop.conv`) and from finite
+The output size is checked against sizes counted window by window (stored) and the library's
+Conv2d. Other expected values come from the course library's fast layers (`backprop.conv`) and from finite
 differences of their forward passes; kernels are not square and strides do not always divide,
 so code that assumes either is caught. A wrong answer is named by comparing it with what a known
 mistake computes (mostly the library's layers with the mistake's settings).
@@ -33,6 +34,78 @@ def _unchanged(name, arrays, saved):
                       f"{name} changed one of its input arrays in place: compute new arrays.")
 
 
+# (size, kernel, stride, pad): windows along one axis, counted one by one on the padded axis
+# (the way lesson 06, section 3 counts them) and confirmed with the library's Conv2d
+OUTPUT_SIZES = {(5, 3, 1, 0): 3, (7, 2, 3, 2): 4, (6, 3, 2, 0): 2, (5, 3, 2, 1): 3,
+                (8, 3, 1, 1): 8, (7, 3, 2, 1): 4, (9, 4, 3, 1): 3, (28, 5, 1, 2): 28,
+                (224, 7, 2, 3): 112, (5, 5, 2, 0): 1, (6, 1, 4, 0): 2, (4, 3, 3, 1): 2,
+                (3, 5, 1, 1): 1}
+OUTPUT_SIZE_HINT = ("count the start positions 0, s, 2s, ... of the windows that fit in the "
+                    "padded axis (p zeros on each side); lesson 06, section 3 counts examples")
+
+
+def _output_size_mistakes(cases):
+    """{hint: the sizes a known mistake gives for `cases`}."""
+    def sizes(rule):
+        return np.array([rule(n, k, s, p) for n, k, s, p in cases], dtype=float)
+    return {
+        "the output size must count the padding: the padded axis is longer than size":
+            sizes(lambda n, k, s, p: (n - k) // s + 1),
+        "padding adds p zeros on EACH side of the axis, not p in all":
+            sizes(lambda n, k, s, p: (n + p - k) // s + 1),
+        "windows start `stride` pixels apart: only every stride-th position starts a window":
+            sizes(lambda n, k, s, p: n + 2 * p - k + 1),
+        "a window that would run past the edge is left out: round down, not up":
+            sizes(lambda n, k, s, p: -(-(n + 2 * p - k) // s) + 1),
+        "count the first window too (the one that starts at position 0)":
+            sizes(lambda n, k, s, p: (n + 2 * p - k) // s),
+        "windows are whole: a fraction of a window is no window (floor division //)":
+            sizes(lambda n, k, s, p: (n + 2 * p - k) / s + 1),
+        "the stride spaces the start positions, it does not divide the whole axis":
+            sizes(lambda n, k, s, p: (n + 2 * p - k + 1) // s)}
+
+
+def _library_output_size(size, kernel, stride, pad):
+    layer = Conv2d(1, 1, (kernel, 1), stride=stride, padding=pad, rng=np.random.default_rng(0))
+    return layer(np.zeros((1, 1, size, 1))).shape[2]
+
+
+def _check_output_sizes(conv_output_size, cases, expected, mistakes=None):
+    received = []
+    for case in cases:
+        received.append(checks.check_call(f"conv_output_size{case}", conv_output_size, *case,
+                                          hint=OUTPUT_SIZE_HINT))
+    try:
+        as_numbers = np.array(received, dtype=float)
+    except (TypeError, ValueError):
+        as_numbers = None
+    named = [hint for hint, wrong in (mistakes or {}).items()
+             if as_numbers is not None and as_numbers.shape == wrong.shape
+             and np.allclose(as_numbers, wrong)]
+    for case, got, want in zip(cases, received, expected):
+        checks.check_scalar(f"conv_output_size{case}", got, want,
+                            mistakes={hint: got for hint in named}, hint=OUTPUT_SIZE_HINT)
+    return received
+
+
+def check_conv_output_size(conv_output_size):
+    """Sizes counted window by window (stored), then every small case against Conv2d, and the
+    result an int."""
+    with checks.report("conv_output_size"):
+        cases = list(OUTPUT_SIZES)
+        received = _check_output_sizes(conv_output_size, cases, list(OUTPUT_SIZES.values()),
+                                       _output_size_mistakes(cases))
+        sweep = [(n, k, s, p) for n in range(1, 10) for p in range(3) for s in range(1, 4)
+                 for k in range(1, n + 2 * p + 1)]
+        _check_output_sizes(conv_output_size, sweep,
+                            [_library_output_size(*case) for case in sweep])
+        for case, size in zip(cases, received):
+            checks.check_true(isinstance(size, (int, np.integer)), (
+                f"conv_output_size{case} = {size!r} (a {type(size).__name__}), expected "
+                f"{OUTPUT_SIZES[case]} (an int)\n  Hint: a size is a whole number (np.zeros and range "
+                "need an int): use // or int(...), not / or np.floor alone"))
+
+
 def _conv(W, b, stride, padding):
     """The library's Conv2d with filters W and biases b."""
     layer = Conv2d(W.shape[1], W.shape[0], W.shape[2:], stride=stride, padding=padding,
@@ -57,16 +130,19 @@ def check_conv_forward(conv_forward_naive):
                 "deep-learning convolution is a cross-correlation: do not flip the kernel":
                     _conv(W[:, :, ::-1, ::-1].copy(), b, stride, padding)(x),
                 "add the bias b[f] to every output of filter f": expected - b[:, None, None],
-                "the output size must count the padding: H' = (H + 2p - kh) // s + 1":
+                "the output size must count the padding: conv_output_size(H, kh, stride, "
+                "padding)":
                     expected[:, :, :unpadded_h, :unpadded_w],
                 "pad x with `padding` zeros on every side (np.pad on the last two axes) "
                 "before taking windows": _conv(W, b, stride, 0)(x),
                 WINDOW_START: stride_1[:, :, :out_h, :out_w],
-                "the output size must use the stride: H' = (H + 2p - kh) // s + 1": stride_1}
+                "the output size must use the stride: conv_output_size(H, kh, stride, "
+                "padding)": stride_1}
             name = f"conv_forward_naive(x, W, b, stride={stride}, padding={padding})"
             out = checks.check_call(name, conv_forward_naive, x, W, b, stride, padding, hint=(
                 "a window ran past the edge of the input, or does not match the kernel: pad x "
-                "before taking windows; the output size uses the stride and the padding; "
+                "before taking windows; the output size uses the stride and the padding "
+                "(conv_output_size); "
                 "kernels need not be square (kh, kw = W.shape[2:])"))
             checks.check_close(f"{name} for x {x.shape}, W {W.shape}", out, expected,
                                mistakes=mistakes)
@@ -112,11 +188,22 @@ def _check_backward(conv_backward_naive, x, W, b, stride, padding, dout, mistake
         "(dx of the padded input has its shape), window (r, c) starts at (r * stride, "
         "c * stride), and kernels need not be square"))
     checks.check_tuple("conv_backward_naive", result, ["dx", "dW", "db"])
+    # with stride or padding, every wrong gradient gets a hint (one of its own, or this one)
+    hint = STRIDE_AND_PADDING if (stride, padding) != (1, 0) else None
     for name, received in zip(["dx", "dW", "db"], result):
-        checks.check_close(f"{name} for {where}", received, expected[name], rtol=1e-5,
-                           atol=1e-7, batch_size=len(x), mistakes=mistakes[name],
-                           hint=STRIDE_AND_PADDING if (stride, padding) != (1, 0) else None)
+        _hinted(hint, checks.check_close, f"{name} for {where}", received, expected[name],
+                rtol=1e-5, atol=1e-7, batch_size=len(x), mistakes=mistakes[name], hint=hint)
     _unchanged("conv_backward_naive", (dout, x, W), saved)
+
+
+def _hinted(fallback, check, *args, **kwargs):
+    """`check(*args, **kwargs)`, its failure message given `fallback` when it has no hint."""
+    try:
+        return check(*args, **kwargs)
+    except checks.LabCheckError as failure:
+        if fallback is None or "Hint:" in str(failure):
+            raise
+        raise checks.LabCheckError(f"{failure}\n  Hint: {fallback}") from None
 
 
 def _db_mistakes(dout):
@@ -213,13 +300,14 @@ def check_max_pool_forward(max_pool_forward):
             name = f"max_pool_forward(x, pool={pool}, stride={stride})"
             out = checks.check_call(name, max_pool_forward, x, pool, stride, hint=(
                 "a window ran past the edge of x or is empty: the output size uses the stride "
-                "(windows that would run past the edge are left out), and window (r, c) "
+                "(conv_output_size(H, pool, stride, 0)), and window (r, c) "
                 "starts at (r * stride, c * stride)"))
             checks.check_close(f"{name} for x {x.shape}", out, expected, mistakes={
                 "take the maximum of each window, not the mean": AvgPool2d(pool, stride)(x),
                 "windows start `stride` pixels apart: (r * stride, c * stride)":
                     stride_1[:, :, :out_h, :out_w],
-                "the output size uses the stride: H' = (H - pool) // stride + 1": stride_1})
+                "the output size uses the stride: the windows are placed as a convolution's "
+                "without padding, conv_output_size(H, pool, stride, 0)": stride_1})
         _unchanged("max_pool_forward", (x,), saved)
 
 
