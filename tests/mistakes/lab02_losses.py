@@ -77,7 +77,7 @@ MISTAKES = [
             "binary_cross_entropy_with_logits",
             ("loss = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))",
              "s = 1 / (1 + np.exp(-z))\n    loss = -t * np.log(s) - (1 - t) * np.log(1 - s)"),
-            hint="use the stable form of the loss"),
+            hint="use a stable form of the loss"),
     Mistake("binary_cross_entropy_with_logits: summed the loss", "binary_cross_entropy_with_logits",
             ("float(loss.mean())", "float(loss.sum())"),
             hint="the mean over all entries, not the sum"),

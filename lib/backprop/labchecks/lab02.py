@@ -198,9 +198,9 @@ def check_bce_loss(binary_cross_entropy_with_logits):
             "of class 0": np.mean(-t * np.log(s))})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
-                          f"raised '{problem}'.\n  Hint: use the stable form of the loss from "
-                          "Lesson 02 (section 4), which only exponentiates -|z|; np.log1p(x) "
-                          "is log(1 + x).")
+                          f"raised '{problem}'.\n  Hint: use a stable form of the loss: write each log "
+                          "as the log of a sum of exponentials and take the largest exponent "
+                          "out (section 4 of the lab); np.log1p(x) is log(1 + x).")
         checks.check_scalar("loss for logits [-1000, -50, 0, 50, 1000]", result[0],
                             losses.binary_cross_entropy_with_logits(Z_BIG, T_BIG)[0])
 
@@ -221,7 +221,7 @@ def check_bce_grad(binary_cross_entropy_with_logits):
             f"divide by the number of entries logits.size ({M}), not the number of rows "
             f"({len(z)})": (s - t) / len(z),
             "that is the gradient of a squared error on sigmoid(z); for cross-entropy the "
-            "sigmoid's slope cancels (Lesson 02, section 5)": 2 * (s - t) * s * (1 - s) / M})
+            "sigmoid's slope cancels (Lesson 02, section 6)": 2 * (s - t) * s * (1 - s) / M})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
                           f"raised '{problem}'.\n  Hint: use the stable sigmoid from the setup "
