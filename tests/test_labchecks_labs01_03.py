@@ -113,19 +113,43 @@ def test_lab01_tanh_from_np_tanh_is_refused_and_np_tanh_is_restored(lab01):
     assert np.tanh(0.5) == pytest.approx(0.46211715726000974)
 
 
-@pytest.mark.parametrize("answer", ["mse_loss", "softmax_cross_entropy",
-                                    "binary_cross_entropy_with_logits"])
+def _huber_one_entry_at_a_time(pred, target, delta=1.0):
+    """The Huber loss and its gradient written entry by entry with if/else, the way the lab's
+    definition reads (an implementation independent of the solution's vectorized one)."""
+    loss, grad = 0.0, np.zeros(np.shape(pred))
+    for index, r in np.ndenumerate(np.asarray(pred) - np.asarray(target)):
+        loss += r * r / 2 if abs(r) <= delta else delta * (abs(r) - delta / 2)
+        grad[index] = r if abs(r) <= delta else delta * np.sign(r)
+    return loss / grad.size, grad / grad.size
+
+
+def test_lab02_huber_check_passes_on_a_one_entry_at_a_time_huber(lab02, capsys):
+    lab, _ = lab02
+    _passes(capsys, lab.check_huber_loss, _huber_one_entry_at_a_time)
+
+
+@pytest.mark.parametrize("hint, wrong", [
+    ("you forgot the 1/M of the mean",
+     lambda p, t, d=1.0: (_huber_one_entry_at_a_time(p, t, d)[0],
+                          _huber_one_entry_at_a_time(p, t, d)[1] * np.size(p))),
+    ("use the argument delta", lambda p, t, d=1.0: _huber_one_entry_at_a_time(p, t))])
+def test_lab02_huber_mistakes_are_named(lab02, hint, wrong):
+    lab, _ = lab02
+    with pytest.raises(LabCheckError, match=hint):
+        lab.check_huber_loss(wrong)
+
+
+@pytest.mark.parametrize("answer", ["softmax_cross_entropy", "binary_cross_entropy_with_logits"])
 def test_lab02_checks_pass_on_the_library_losses(lab02, answer, capsys):
     lab, _ = lab02
-    check = {"mse_loss": [lab.check_mse_loss],
-             "softmax_cross_entropy": [lab.check_softmax_ce_loss, lab.check_softmax_ce_grad],
+    check = {"softmax_cross_entropy": [lab.check_softmax_ce_loss, lab.check_softmax_ce_grad],
              "binary_cross_entropy_with_logits": [lab.check_bce_loss, lab.check_bce_grad]}
     for one in check[answer]:
         _passes(capsys, one, getattr(losses, answer))
 
 
 @pytest.mark.parametrize("check, answer", [
-    ("check_mse_loss", "mse_loss"), ("check_softmax", "softmax"),
+    ("check_huber_loss", "huber_loss"), ("check_softmax", "softmax"),
     ("check_softmax_ce_loss", "softmax_cross_entropy"),
     ("check_softmax_ce_grad", "softmax_cross_entropy"),
     ("check_bce_loss", "binary_cross_entropy_with_logits"),

@@ -1,31 +1,48 @@
-"""Lab 02 (losses): mistakes in MSE, softmax, softmax cross-entropy and binary cross-entropy."""
+"""Lab 02 (losses): mistakes in the Huber loss, softmax, softmax cross-entropy and binary
+cross-entropy."""
 from . import Mistake
 
-MSE_GRAD = "2 * diff / diff.size"
+HUBER_WHERE = "np.where(size <= delta, 0.5 * diff ** 2, delta * (size - 0.5 * delta))"
+HUBER_GRAD = "np.clip(diff, -delta, delta) / diff.size"
 ROW_MAX = "logits.max(axis=1, keepdims=True)"
 ROW_SUM = "exp.sum(axis=1, keepdims=True)"
 CE_LOSS = "loss = -log_probs[rows, labels].mean()"
 BCE_GRAD = "(sigmoid(z) - t) / z.size"
 
 MISTAKES = [
-    Mistake("mse_loss: summed the squared errors instead of averaging", "mse_loss",
-            ("np.mean(diff ** 2)", "np.sum(diff ** 2)"),
-            hint="you summed the squared errors"),
-    Mistake("mse_loss: left the 2 out of the gradient", "mse_loss",
-            (MSE_GRAD, "diff / diff.size"),
-            hint="you left out the 2"),
-    Mistake("mse_loss: forgot to divide the gradient by the number of entries", "mse_loss",
-            (MSE_GRAD, "2 * diff"),
+    Mistake("huber_loss: summed the entries' losses instead of averaging", "huber_loss",
+            ("np.mean(per_entry)", "np.sum(per_entry)"),
+            hint="you summed the entries' losses"),
+    Mistake("huber_loss: the quadratic piece everywhere (no linear part)", "huber_loss",
+            (HUBER_WHERE, "0.5 * diff ** 2"),
+            hint="beyond |r| > delta the loss grows linearly"),
+    Mistake("huber_loss: left out the constant of the linear piece", "huber_loss",
+            ("delta * (size - 0.5 * delta)", "delta * size"),
+            hint="you left out its constant term"),
+    Mistake("huber_loss: forgot to divide the gradient by the number of entries", "huber_loss",
+            (HUBER_GRAD, "np.clip(diff, -delta, delta)"),
             hint="you forgot the 1/M of the mean"),
-    Mistake("mse_loss: divided by the batch size N instead of the number of entries",
-            "mse_loss", (MSE_GRAD, "2 * diff / len(diff)"),
+    Mistake("huber_loss: divided by the batch size N instead of the number of entries",
+            "huber_loss", (HUBER_GRAD, "np.clip(diff, -delta, delta) / len(diff)"),
             hint="not the number of rows len(pred)"),
-    Mistake("mse_loss: target - pred, a flipped sign", "mse_loss",
+    Mistake("huber_loss: target - pred, a flipped sign", "huber_loss",
             ("diff = pred - target", "diff = target - pred"),
             hint="dpred has the opposite sign"),
-    Mistake("mse_loss: subtracts target from pred in place", "mse_loss",
+    Mistake("huber_loss: the gradient of the quadratic piece everywhere, r / M", "huber_loss",
+            (HUBER_GRAD, "diff / diff.size"),
+            hint="its slope there is a constant, not r"),
+    Mistake("huber_loss: the gradient is delta * sign(r) everywhere", "huber_loss",
+            (HUBER_GRAD, "delta * np.sign(diff) / diff.size"),
+            hint="the slope of (1/2) r^2 is r, not a constant"),
+    Mistake("huber_loss: 2 r in the quadratic piece, as for the MSE", "huber_loss",
+            (HUBER_GRAD, "np.clip(2 * diff, -2 * delta, 2 * delta) / diff.size"),
+            hint="cancels the 2 that the derivative brings down"),
+    Mistake("huber_loss: a fixed delta of 1, ignoring the argument", "huber_loss",
+            ("    diff = pred - target\n", "    delta = 1.0\n    diff = pred - target\n"),
+            hint="use the argument delta"),
+    Mistake("huber_loss: subtracts target from pred in place", "huber_loss",
             ("diff = pred - target", "diff = pred\n    diff -= target"),
-            hint="mse_loss changed its input arrays in place"),
+            hint="huber_loss changed its input arrays in place"),
     Mistake("softmax: dropped the max-subtraction (overflows)", "softmax",
             (f"logits - {ROW_MAX}", "logits"),
             hint="subtract each row's maximum before np.exp"),

@@ -1,8 +1,8 @@
-"""Visible checks of lab 02 (losses): MSE, softmax, softmax cross-entropy, binary cross-entropy
-with logits, and softmax regression trained with the learner's own loss gradient.
+"""Visible checks of lab 02 (losses): the Huber loss, softmax, softmax cross-entropy, binary
+cross-entropy with logits, and softmax regression trained with the learner's own loss gradient.
 
-Every gradient is compared with a centred finite difference of the course library's loss (an
-independent measurement: it needs only loss values), and every loss with the library's value.
+Every gradient is compared with a centred finite difference (an independent measurement: it
+needs only loss values), and every loss with stored values, an invariant or the library's.
 The wrong values of the usual mistakes are computed here, out of the learner's sight.
 """
 import time
@@ -43,33 +43,61 @@ def _numeric(loss_fn, x, *rest):
     return gradcheck.numerical_gradient(lambda v: loss_fn(v, *rest)[0], np.array(x, copy=True))
 
 
-def check_mse_loss(mse_loss):
-    """Loss against the library, gradient against finite differences, shapes (N, K) and (N,)."""
-    with checks.report("mse_loss"):
+# (shape, delta, the Huber loss of the case drawn below, the same with delta = 1): stored from
+# the source notebook's answer and confirmed with a one-entry-at-a-time loop, so that the check
+# never computes the loss the way an answer does.
+HUBER_CASES = [((5, 3), 1.0, 0.9629515709071068, 0.9629515709071068),
+               ((4,), 0.5, 0.7604348906308396, 1.3322284414634262)]
+
+
+def check_huber_loss(huber_loss):
+    """The loss against stored values and, where every error is small, against half the MSE;
+    the gradient against finite differences of the learner's own (checked) loss; shapes (N, K)
+    and (N,), the default delta and delta = 0.5."""
+    with checks.report("huber_loss"):
         rng = np.random.default_rng(20)
-        for shape in [(5, 3), (4,)]:
-            pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
-            loss, dpred = _pair("mse_loss", mse_loss, pred, target)
+        for shape, delta, expected, with_delta_1 in HUBER_CASES:
+            pred, target = 2 * rng.standard_normal(shape), rng.standard_normal(shape)
+            args = (pred, target) if delta == 1.0 else (pred, target, delta)
+            loss, dpred = _pair("huber_loss", huber_loss, *args)
             diff, M, N = pred - target, pred.size, len(pred)
+            small, where = np.abs(diff) <= delta, f" for pred of shape {shape}, delta={delta}"
             per_row = {} if M == N else {
                 f"divide by the number of entries pred.size ({M}), not the number of rows "
-                f"len(pred) ({N})": np.sum(diff ** 2) / N}
-            checks.check_scalar(f"loss for pred of shape {shape}", loss,
-                                losses.mse_loss(pred, target)[0], mistakes={
-                "you summed the squared errors: the MSE is their mean": np.sum(diff ** 2),
-                "square every difference first, then average (not the square of the mean)":
-                    np.mean(diff) ** 2, **per_row})
+                f"len(pred) ({N})": expected * M / N}
+            other_delta = {} if delta == 1.0 else {
+                f"use the argument delta (here {delta}), not a fixed 1.0":
+                    with_delta_1}
+            checks.check_scalar("loss" + where, loss, expected, mistakes={
+                "you summed the entries' losses: the Huber loss is their mean": expected * M,
+                "that is the mean squared error: the Huber loss is (1/2) r^2 only where "
+                "|r| <= delta, and grows linearly beyond": np.mean(diff ** 2),
+                "beyond |r| > delta the loss grows linearly, not as (1/2) r^2":
+                    np.mean(diff ** 2) / 2,
+                "the linear piece must meet (1/2) r^2 at |r| = delta: you left out its "
+                "constant term": np.mean(np.where(small, diff ** 2 / 2, delta * np.abs(diff))),
+                **per_row, **other_delta})
+            numeric = gradcheck.numerical_gradient(
+                lambda v: huber_loss(v, *args[1:])[0], np.array(pred, copy=True))
             per_row = {} if M == N else {
                 f"divide by the number of entries pred.size ({M}), not the number of rows "
-                f"len(pred) ({N})": 2 * diff / N}
-            checks.check_close(f"dpred for pred of shape {shape}", dpred,
-                               _numeric(losses.mse_loss, pred, target), mistakes={
-                "the derivative of a square brings down a factor: you left out the 2":
-                    diff / M,
-                "you forgot the 1/M of the mean (M = pred.size entries)": 2 * diff,
+                f"len(pred) ({N})": numeric * M / N}
+            checks.check_close("dpred" + where, dpred, numeric, mistakes={
+                "you forgot the 1/M of the mean (M = pred.size entries)": numeric * M,
                 "dpred has the opposite sign: a prediction above its target must get a "
                 "positive gradient (so that a step against it lowers the prediction)":
-                    -2 * diff / M, **per_row})
+                    -numeric,
+                "beyond |r| > delta the loss is linear: its slope there is a constant, not r":
+                    diff / M,
+                "inside |r| <= delta the slope of (1/2) r^2 is r, not a constant":
+                    delta * np.sign(diff) / M,
+                "the 1/2 of (1/2) r^2 cancels the 2 that the derivative brings down":
+                    2 * numeric, **per_row})
+        pred = rng.standard_normal((3, 4))
+        target = pred + rng.uniform(-0.9, 0.9, (3, 4))
+        checks.check_scalar("loss for errors all within delta = 1 (half the MSE)",
+                            checks.check_call("huber_loss", huber_loss, pred, target)[0],
+                            losses.mse_loss(pred, target)[0] / 2)
 
 
 def check_softmax(softmax):
