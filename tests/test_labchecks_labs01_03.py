@@ -149,7 +149,7 @@ def test_lab02_checks_pass_on_the_library_losses(lab02, answer, capsys):
 
 
 @pytest.mark.parametrize("check, answer", [
-    ("check_huber_loss", "huber_loss"), ("check_softmax", "softmax"),
+    ("check_huber_loss", "huber_loss"), ("check_log_softmax", "log_softmax"),
     ("check_softmax_ce_loss", "softmax_cross_entropy"),
     ("check_softmax_ce_grad", "softmax_cross_entropy"),
     ("check_bce_loss", "binary_cross_entropy_with_logits"),
@@ -170,10 +170,21 @@ def test_lab02_flipped_gradient_is_named(lab02):
         lab.check_softmax_ce_grad(flipped)
 
 
-def test_lab02_softmax_over_columns_is_named(lab02):
+def test_lab02_log_softmax_over_columns_is_named(lab02):
     lab, _ = lab02
     with pytest.raises(LabCheckError, match=r"normalize each row \(axis=1\)"):
-        lab.check_softmax(lambda z: functional.softmax(z, axis=0))
+        lab.check_log_softmax(lambda z: functional.log_softmax(z, axis=0))
+
+
+def test_lab02_log_softmax_check_passes_on_the_library(lab02, capsys):
+    lab, _ = lab02
+    _passes(capsys, lab.check_log_softmax, lambda z: functional.log_softmax(z, axis=1))
+
+
+def test_lab02_log_of_the_softmax_is_told_not_to_take_log_of_a_probability(lab02):
+    lab, _ = lab02
+    with pytest.raises(LabCheckError, match="never take np.log of a probability"):
+        lab.check_log_softmax(lambda z: np.log(functional.softmax(z, axis=1)))
 
 
 @pytest.mark.parametrize("rule", ["add_backward", "mul_backward", "pow_backward",

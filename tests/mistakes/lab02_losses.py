@@ -1,11 +1,11 @@
-"""Lab 02 (losses): mistakes in the Huber loss, softmax, softmax cross-entropy and binary
+"""Lab 02 (losses): mistakes in the Huber loss, log-softmax, softmax cross-entropy and binary
 cross-entropy."""
 from . import Mistake
 
 HUBER_WHERE = "np.where(size <= delta, 0.5 * diff ** 2, delta * (size - 0.5 * delta))"
 HUBER_GRAD = "np.clip(diff, -delta, delta) / diff.size"
 ROW_MAX = "logits.max(axis=1, keepdims=True)"
-ROW_SUM = "exp.sum(axis=1, keepdims=True)"
+ROW_SUM = "np.exp(shifted).sum(axis=1, keepdims=True)"
 CE_LOSS = "loss = -log_probs[rows, labels].mean()"
 BCE_GRAD = "(sigmoid(z) - t) / z.size"
 
@@ -43,25 +43,35 @@ MISTAKES = [
     Mistake("huber_loss: subtracts target from pred in place", "huber_loss",
             ("diff = pred - target", "diff = pred\n    diff -= target"),
             hint="huber_loss changed its input arrays in place"),
-    Mistake("softmax: dropped the max-subtraction (overflows)", "softmax",
+    Mistake("log_softmax: dropped the max-subtraction (overflows)", "log_softmax",
             (f"logits - {ROW_MAX}", "logits"),
             hint="subtract each row's maximum before np.exp"),
-    Mistake("softmax: normalized over the wrong axis (axis=0)", "softmax",
-            (ROW_SUM, "exp.sum(axis=0, keepdims=True)"),
+    Mistake("log_softmax: np.log of the shifted softmax (log 0 for far logits)", "log_softmax",
+            (f"shifted - np.log({ROW_SUM})",
+             f"np.log(np.exp(shifted) / {ROW_SUM})"),
+            hint="never take np.log of a probability"),
+    Mistake("log_softmax: normalized over the wrong axis (axis=0)", "log_softmax",
+            (ROW_SUM, "np.exp(shifted).sum(axis=0, keepdims=True)"),
             hint="normalize each row (axis=1), not each column (axis=0)"),
-    Mistake("softmax: axis=0 in both places, a softmax over each column", "softmax",
+    Mistake("log_softmax: axis=0 in both places, a log-softmax over each column", "log_softmax",
             [(ROW_MAX, "logits.max(axis=0, keepdims=True)"),
-             (ROW_SUM, "exp.sum(axis=0, keepdims=True)")],
+             (ROW_SUM, "np.exp(shifted).sum(axis=0, keepdims=True)")],
             hint="not each column (axis=0)"),
-    Mistake("softmax: forgot keepdims=True in the row sum", "softmax",
-            (ROW_SUM, "exp.sum(axis=1)"),
+    Mistake("log_softmax: forgot keepdims=True in the row sum", "log_softmax",
+            (ROW_SUM, "np.exp(shifted).sum(axis=1)"),
             hint="use keepdims=True"),
-    Mistake("softmax: subtracted the maximum of the whole array, not of each row", "softmax",
-            (ROW_MAX, "logits.max()"),
+    Mistake("log_softmax: subtracted the maximum of the whole array, not of each row",
+            "log_softmax", (ROW_MAX, "logits.max()"),
             hint="subtract each row's maximum"),
-    Mistake("softmax: subtracts the maximum from logits in place", "softmax",
+    Mistake("log_softmax: returned the shifted logits, without the log of the row sum",
+            "log_softmax", (f"shifted - np.log({ROW_SUM})", "shifted"),
+            hint="subtract the log of each row's sum of exponentials too"),
+    Mistake("log_softmax: subtracted the row sum instead of its log", "log_softmax",
+            (f"shifted - np.log({ROW_SUM})", f"shifted - {ROW_SUM}"),
+            hint="subtract the log of the row sum, not the sum itself"),
+    Mistake("log_softmax: subtracts the maximum from logits in place", "log_softmax",
             (f"shifted = logits - {ROW_MAX}", f"logits -= {ROW_MAX}\n    shifted = logits"),
-            hint="softmax changed logits"),
+            hint="log_softmax changed logits"),
     Mistake("softmax_cross_entropy: summed the loss over the batch", "softmax_cross_entropy",
             (CE_LOSS, "loss = -log_probs[rows, labels].sum()"),
             hint="the mean over the batch, not the sum"),
@@ -74,7 +84,7 @@ MISTAKES = [
             hint="np.mean over the (N, C) array divides by N*C"),
     Mistake("softmax_cross_entropy: np.log(softmax(z)), which breaks for large logits",
             "softmax_cross_entropy",
-            ("log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
+            ("log_probs = log_softmax(logits)",
              "log_probs = np.log(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))"),
             hint="instead of np.log(softmax(z))"),
     Mistake("softmax_cross_entropy: forgot to divide the gradient by the batch size",
@@ -114,7 +124,7 @@ MISTAKES = [
             ("    loss = -log_probs[rows, labels].mean()\n",
              "    loss = -sum(log_probs[i, labels[i]] for i in range(n)) / n\n"
              "    for i in range(n):\n"
-             "        log_probs[i] = shifted[i] - np.log(np.exp(shifted[i]).sum())\n"),
+             "        log_probs[i] = log_softmax(logits[i:i + 1])[0]\n"),
             hint="vectorize", speed=True),
     Mistake("build_and_train: a step along the gradient instead of against it", "build_and_train",
             [("W -= 1.0 *", "W += 1.0 *"), ("b -= 1.0 *", "b += 1.0 *")],

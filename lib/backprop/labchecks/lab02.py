@@ -1,4 +1,4 @@
-"""Visible checks of lab 02 (losses): the Huber loss, softmax, softmax cross-entropy, binary
+"""Visible checks of lab 02 (losses): the Huber loss, log-softmax, softmax cross-entropy, binary
 cross-entropy with logits, and softmax regression trained with the learner's own loss gradient.
 
 Every gradient is compared with a centred finite difference (an independent measurement: it
@@ -100,46 +100,57 @@ def check_huber_loss(huber_loss):
                             losses.mse_loss(pred, target)[0] / 2)
 
 
-def check_softmax(softmax):
-    """softmax against the library's, rows that sum to 1, no overflow, each row its own max."""
-    with checks.report("softmax"):
+def check_log_softmax(log_softmax):
+    """log_softmax against the library's and two invariants that define it (each row differs
+    from its logits by one constant, and its exponentials sum to 1); no overflow and no log(0)
+    for logits 1000 apart; each row its own maximum."""
+    with checks.report("log_softmax"):
         rng = np.random.default_rng(21)
         logits = 3 * rng.standard_normal((4, 4))   # square, so a wrong axis still fits
         before = logits.copy()
-        probs = checks.check_call("softmax(logits)", softmax, logits)
+        log_probs = checks.check_call("log_softmax(logits)", log_softmax, logits)
         checks.check_true(np.array_equal(logits, before), IN_PLACE.format(
-            name="softmax", what="logits (logits -= ...)"))
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        wrong_shift = np.exp(logits - logits.max(axis=1))
-        checks.check_close("softmax(logits)", probs, functional.softmax(logits, axis=1),
-                           mistakes={
+            name="log_softmax", what="logits (logits -= ...)"))
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        wrong_shift = logits - logits.max(axis=1)
+        row_sums = np.exp(shifted).sum(axis=1, keepdims=True)
+        checks.check_close("log_softmax(logits)", log_probs,
+                           functional.log_softmax(logits, axis=1), mistakes={
             "normalize each row (axis=1), not each column (axis=0)":
-                e / e.sum(axis=0, keepdims=True),
+                shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True)),
             "normalize each row (axis=1), not each column (axis=0); the maximum to subtract "
-            "is each row's too": functional.softmax(logits, axis=0),
-            "normalize each row separately, not by the sum over the whole array": e / e.sum(),
+            "is each row's too": functional.log_softmax(logits, axis=0),
+            "normalize each row separately, not by the sum over the whole array":
+                shifted - np.log(np.exp(shifted).sum()),
             "use keepdims=True: a row sum of shape (N,) broadcasts along the wrong axis":
-                e / e.sum(axis=1),
+                shifted - np.log(row_sums[:, 0]),
             "use keepdims=True when you subtract the row maximum: a maximum of shape (N,) "
-            "broadcasts along the wrong axis":
-                wrong_shift / wrong_shift.sum(axis=1, keepdims=True)})
+            "broadcasts along the wrong axis": functional.log_softmax(wrong_shift, axis=1),
+            "subtracting the maximum is only half of it: subtract the log of each row's sum "
+            "of exponentials too": shifted,
+            "log(a / b) = log a - log b: subtract the log of the row sum, not the sum itself":
+                shifted - row_sums})
         wide = rng.standard_normal((3, 7))
-        probs = checks.check_call("softmax(logits)", softmax, wide)
-        checks.check_close("the row sums of softmax(logits) for logits (3, 7)",
-                           np.sum(probs, axis=1), np.ones(3))
-        big = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -1000.0]])
-        probs, problem = _strict(softmax, big)
-        checks.check_true(problem is None, f"softmax(big logits) raised '{problem}'.\n  Hint: "
-                          "subtract each row's maximum before np.exp, so that no exponent is "
-                          "larger than 0.")
-        checks.check_close("softmax(big logits)", probs, functional.softmax(big, axis=1))
+        log_probs = checks.check_call("log_softmax(logits)", log_softmax, wide)
+        checks.check_close("the row sums of exp(log_softmax(logits)) for logits (3, 7)",
+                           np.sum(np.exp(log_probs), axis=1), np.ones(3))
+        offsets = log_probs - wide
+        checks.check_close("log_softmax(logits) - logits for logits (3, 7), which should be "
+                           "one number per row", offsets, offsets[:, :1] * np.ones((1, 7)))
+        big = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
+        log_probs, problem = _strict(log_softmax, big)
+        checks.check_true(problem is None, f"log_softmax(big logits) raised '{problem}'.\n  "
+                          "Hint: subtract each row's maximum before np.exp, and never take "
+                          "np.log of a probability (for logits 1000 apart it rounds to 0).")
+        checks.check_close("log_softmax of rows [1000, 0, -1000] and [-1000, -1000, -1000]",
+                           log_probs, [[0.0, -1000.0, -2000.0], [-np.log(3)] * 3])
         rows = np.array([[1000.0, 999.0], [-1000.0, -1001.0]])
-        probs, problem = _strict(softmax, rows)
-        checks.check_true(problem is None, f"softmax raised '{problem}' on rows [1000, 999] "
+        log_probs, problem = _strict(log_softmax, rows)
+        checks.check_true(problem is None, f"log_softmax raised '{problem}' on rows [1000, 999] "
                           "and [-1000, -1001].\n  Hint: subtract each row's maximum, not the "
-                          "maximum of the whole array (the second row then underflows to 0 / 0).")
-        checks.check_close("softmax of rows [1000, 999] and [-1000, -1001]", probs,
-                           functional.softmax(rows, axis=1))
+                          "maximum of the whole array (the second row then underflows to log 0).")
+        checks.check_close("log_softmax of rows [1000, 999] and [-1000, -1001]", log_probs,
+                           functional.log_softmax(rows, axis=1))
 
 
 def _ce_case(rng, N=6, C=5):
