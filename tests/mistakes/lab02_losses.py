@@ -1,12 +1,14 @@
-"""Lab 02 (losses): mistakes in the Huber loss, log-softmax, softmax cross-entropy and binary
-cross-entropy."""
+"""Lab 02 (losses): mistakes in the Huber loss, log-softmax, label-smoothed cross-entropy
+and binary cross-entropy."""
 from . import Mistake
 
 HUBER_WHERE = "np.where(size <= delta, 0.5 * diff ** 2, delta * (size - 0.5 * delta))"
 HUBER_GRAD = "np.clip(diff, -delta, delta) / diff.size"
 ROW_MAX = "logits.max(axis=1, keepdims=True)"
 ROW_SUM = "np.exp(shifted).sum(axis=1, keepdims=True)"
-CE_LOSS = "loss = -log_probs[rows, labels].mean()"
+CE_LOSS = "loss = -(targets * log_probs).sum() / n"
+CE_GRAD = "dlogits = np.exp(log_probs) - targets"
+TARGETS = "targets = np.full((n, c), epsilon / c)"
 BCE_GRAD = "(sigmoid(z) - t) / z.size"
 
 MISTAKES = [
@@ -72,34 +74,47 @@ MISTAKES = [
     Mistake("log_softmax: subtracts the maximum from logits in place", "log_softmax",
             (f"shifted = logits - {ROW_MAX}", f"logits -= {ROW_MAX}\n    shifted = logits"),
             hint="log_softmax changed logits"),
-    Mistake("softmax_cross_entropy: summed the loss over the batch", "softmax_cross_entropy",
-            (CE_LOSS, "loss = -log_probs[rows, labels].sum()"),
+    Mistake("smoothed_cross_entropy: summed the loss over the batch", "smoothed_cross_entropy",
+            (CE_LOSS, "loss = -(targets * log_probs).sum()"),
             hint="the mean over the batch, not the sum"),
-    Mistake("softmax_cross_entropy: forgot the minus sign of the loss", "softmax_cross_entropy",
-            (CE_LOSS, "loss = log_probs[rows, labels].mean()"),
+    Mistake("smoothed_cross_entropy: forgot the minus sign of the loss", "smoothed_cross_entropy",
+            (CE_LOSS, "loss = (targets * log_probs).sum() / n"),
             hint="cross-entropy is MINUS the mean log-probability"),
-    Mistake("softmax_cross_entropy: np.mean over all N*C entries of one-hot * log_probs",
-            "softmax_cross_entropy",
-            (CE_LOSS, "loss = -(np.eye(logits.shape[1])[labels] * log_probs).mean()"),
+    Mistake("smoothed_cross_entropy: np.mean over all N*C entries of targets * log_probs",
+            "smoothed_cross_entropy", (CE_LOSS, "loss = -(targets * log_probs).mean()"),
             hint="np.mean over the (N, C) array divides by N*C"),
-    Mistake("softmax_cross_entropy: np.log(softmax(z)), which breaks for large logits",
-            "softmax_cross_entropy",
+    Mistake("smoothed_cross_entropy: np.log(softmax(z)), which breaks for large logits",
+            "smoothed_cross_entropy",
             ("log_probs = log_softmax(logits)",
              "log_probs = np.log(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True))"),
             hint="instead of np.log(softmax(z))"),
-    Mistake("softmax_cross_entropy: forgot to divide the gradient by the batch size",
-            "softmax_cross_entropy", ("return float(loss), dlogits / n",
-                                      "return float(loss), dlogits"),
+    Mistake("smoothed_cross_entropy: ignored epsilon, one-hot targets", "smoothed_cross_entropy",
+            [(TARGETS, "targets = np.zeros((n, c))"),
+             ("targets[rows, labels] += 1 - epsilon", "targets[rows, labels] += 1")],
+            hint="you ignored epsilon"),
+    Mistake("smoothed_cross_entropy: 1 + epsilon / C at the true class", "smoothed_cross_entropy",
+            ("targets[rows, labels] += 1 - epsilon", "targets[rows, labels] += 1"),
+            hint="the true class's target is 1 - epsilon + epsilon / C"),
+    Mistake("smoothed_cross_entropy: forgot to divide the gradient by the batch size",
+            "smoothed_cross_entropy", ("return float(loss), dlogits / n",
+                                       "return float(loss), dlogits"),
             hint="you forgot the 1/N of the mean"),
-    Mistake("softmax_cross_entropy: forgot to subtract the one-hot labels",
-            "softmax_cross_entropy", ("    dlogits[rows, labels] -= 1\n", ""),
-            hint="subtract the one-hot labels"),
-    Mistake("softmax_cross_entropy: subtracted 1 from every entry, not the true class",
-            "softmax_cross_entropy", ("dlogits[rows, labels] -= 1", "dlogits -= 1"),
-            hint="subtract 1 only at the true class"),
-    Mistake("softmax_cross_entropy: Y - P, a flipped gradient", "softmax_cross_entropy",
+    Mistake("smoothed_cross_entropy: the one-hot labels in the gradient, not the targets",
+            "smoothed_cross_entropy",
+            (CE_GRAD, "dlogits = np.exp(log_probs)\n    dlogits[rows, labels] -= 1"),
+            hint="you ignored epsilon in the gradient"),
+    Mistake("smoothed_cross_entropy: forgot to subtract the targets", "smoothed_cross_entropy",
+            (CE_GRAD, "dlogits = np.exp(log_probs)"),
+            hint="you left out the targets' part of the gradient"),
+    Mistake("smoothed_cross_entropy: subtracted 1 from every entry, not the targets",
+            "smoothed_cross_entropy", (CE_GRAD, "dlogits = np.exp(log_probs) - 1"),
+            hint="subtract each row's targets, not 1 from every entry"),
+    Mistake("smoothed_cross_entropy: Q - P, a flipped gradient", "smoothed_cross_entropy",
             ("return float(loss), dlogits / n", "return float(loss), -dlogits / n"),
             hint="dlogits has the opposite sign"),
+    Mistake("smoothed_cross_entropy: divided the gradient by N * C", "smoothed_cross_entropy",
+            ("return float(loss), dlogits / n", "return float(loss), dlogits / (n * c)"),
+            hint="divide by the batch size N only"),
     Mistake("binary_cross_entropy_with_logits: the textbook formula, which overflows",
             "binary_cross_entropy_with_logits",
             ("loss = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))",
@@ -120,9 +135,9 @@ MISTAKES = [
     Mistake("binary_cross_entropy_with_logits: forgot the sigmoid in the gradient, z - t",
             "binary_cross_entropy_with_logits", (BCE_GRAD, "(z - t) / z.size"),
             hint="the probability sigmoid(z), not the logit z"),
-    Mistake("softmax_cross_entropy: a Python loop over the examples", "softmax_cross_entropy",
-            ("    loss = -log_probs[rows, labels].mean()\n",
-             "    loss = -sum(log_probs[i, labels[i]] for i in range(n)) / n\n"
+    Mistake("smoothed_cross_entropy: a Python loop over the examples", "smoothed_cross_entropy",
+            ("    loss = -(targets * log_probs).sum() / n\n",
+             "    loss = -sum((targets[i] * log_probs[i]).sum() for i in range(n)) / n\n"
              "    for i in range(n):\n"
              "        log_probs[i] = log_softmax(logits[i:i + 1])[0]\n"),
             hint="vectorize", speed=True),

@@ -1,5 +1,6 @@
-"""Visible checks of lab 02 (losses): the Huber loss, log-softmax, softmax cross-entropy, binary
-cross-entropy with logits, and softmax regression trained with the learner's own loss gradient.
+"""Visible checks of lab 02 (losses): the Huber loss, log-softmax, label-smoothed
+cross-entropy, binary cross-entropy with logits, and softmax regression trained with the
+learner's own loss gradient.
 
 Every gradient is compared with a centred finite difference (an independent measurement: it
 needs only loss values), and every loss with stored values, an invariant or the library's.
@@ -13,7 +14,7 @@ from backprop import checks, functional, gradcheck, losses
 from backprop.labchecks import heldout
 from backprop.labchecks.lab01 import digits_splits  # the same split as lab 01
 
-# The held-out target of the build-and-train part (the solution reaches 0.952).
+# The held-out target of the build-and-train part (the solution reaches 0.944).
 DIGITS_TARGET = 0.93
 TRAIN_SECONDS = 20.0  # far above the fraction of a second full-batch training takes
 IN_PLACE = "{name} changed {what} in place: compute new arrays instead."
@@ -157,57 +158,94 @@ def _ce_case(rng, N=6, C=5):
     return 2 * rng.standard_normal((N, C)), rng.integers(0, C, size=N)
 
 
-def check_softmax_ce_loss(softmax_cross_entropy):
-    """The loss against the library's, for ordinary and for +-1000 logits."""
-    with checks.report("softmax_cross_entropy (loss)"):
+# The smoothed cross-entropy of the cases drawn below with seeds 22 (epsilon 0.1 and 0.25) and
+# 23 (epsilon 0.1), stored from the source notebook's answer and confirmed with a loop over
+# examples and classes, so that the checks never compute the loss the way an answer does.
+SMOOTHED_LOSS_22 = {0.1: 2.3384137571532464, 0.25: 2.4565947726841384}
+SMOOTHED_LOSS_23 = 2.6706717377825018
+BIG_LOGITS = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
+BIG_LABELS = np.array([2, 1])
+# For BIG_LOGITS, BIG_LABELS and epsilon 0.1, worked by hand: softmax is one-hot at each row's
+# 1000, -log p is [0, 1000, 2000] and [1000, 0, 2000], the targets 1/30 and 1/30 + 0.9.
+BIG_LOSS = 1000.0
+BIG_DLOGITS = np.array([[29.0, -1.0, -28.0], [-1.0, 2.0, -1.0]]) / 60
+
+
+def _smoothed_targets(labels, C, epsilon):
+    """The targets of the lab's definition: epsilon / C everywhere, 1 - epsilon more at the
+    label (only to compute the values the usual mistakes give)."""
+    return (1 - epsilon) * np.eye(C)[labels] + epsilon / C
+
+
+def check_smoothed_ce_loss(smoothed_cross_entropy):
+    """The loss against stored values (epsilon 0.1 and 0.25), the library's plain cross-entropy
+    for epsilon 0, log C for uniform logits, and logits of +-1000."""
+    with checks.report("smoothed_cross_entropy (loss)"):
         logits, labels = _ce_case(np.random.default_rng(22))
         N, C = logits.shape
-        loss, _ = _pair("softmax_cross_entropy", softmax_cross_entropy, logits, labels)
-        expected = losses.softmax_cross_entropy(logits, labels)[0]
         log_probs = functional.log_softmax(logits, axis=1)
-        checks.check_scalar("loss", loss, expected, batch_size=N, mistakes={
-            "the loss is the mean over the batch, not the sum: divide by N": N * expected,
-            "cross-entropy is MINUS the mean log-probability (it is never negative)":
-                -expected,
-            "np.mean over the (N, C) array divides by N*C: pick the true class of each row "
-            "first, then average those N numbers": expected / C,
-            "use the log-probability of the true class labels[n], not of the predicted class":
-                -log_probs.max(axis=1).mean()})
-        big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
-        result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
-        checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
-                          f"'{problem}'.\n  Hint: never take np.log of a probability: work with "
-                          "log-probabilities computed from the logits with the row maximum "
-                          "subtracted, as in Lesson 02 (instead of np.log(softmax(z))).")
+        plain = losses.softmax_cross_entropy(logits, labels)[0]
+        for epsilon, expected in SMOOTHED_LOSS_22.items():
+            args = (logits, labels) if epsilon == 0.1 else (logits, labels, epsilon)
+            loss, _ = _pair("smoothed_cross_entropy", smoothed_cross_entropy, *args)
+            Q = _smoothed_targets(labels, C, epsilon)
+            checks.check_scalar(f"loss for epsilon={epsilon}", loss, expected, batch_size=N,
+                                mistakes={
+                "the loss is the mean over the batch, not the sum: divide by N": N * expected,
+                "cross-entropy is MINUS the mean log-probability (it is never negative)":
+                    -expected,
+                "np.mean over the (N, C) array divides by N*C: sum over the classes, then "
+                "average over the N examples": expected / C,
+                f"you ignored epsilon (here {epsilon}): that is the plain cross-entropy":
+                    plain,
+                "the true class's target is 1 - epsilon + epsilon / C, not 1 + epsilon / C":
+                    -np.sum((Q + epsilon * np.eye(C)[labels]) * log_probs) / N})
+        loss, _ = _pair("smoothed_cross_entropy", smoothed_cross_entropy, logits, labels, 0.0)
+        checks.check_scalar("loss for epsilon=0 (the plain cross-entropy of Lesson 02)", loss,
+                            plain, batch_size=N)
+        loss, _ = _pair("smoothed_cross_entropy", smoothed_cross_entropy, np.zeros((3, 7)),
+                        np.array([0, 6, 2]), 0.3)
+        checks.check_scalar("loss for logits all 0 and 7 classes (log 7 for any epsilon)", loss,
+                            np.log(7))
+        result, problem = _strict(smoothed_cross_entropy, BIG_LOGITS, BIG_LABELS)
+        checks.check_true(problem is None, f"smoothed_cross_entropy(big logits) raised "
+                          f"'{problem}'.\n  Hint: never take np.log of a probability: use your "
+                          "log_softmax (instead of np.log(softmax(z))).")
         checks.check_scalar("loss for logits [[1000, 0, -1000], [0, 1000, -1000]]",
-                            result[0], 1000.0)
+                            result[0], BIG_LOSS)
 
 
-def check_softmax_ce_grad(softmax_cross_entropy):
-    """dlogits against a finite difference of the loss, for a non-square batch and +-1000."""
-    with checks.report("softmax_cross_entropy (gradient)"):
+def check_smoothed_ce_grad(smoothed_cross_entropy):
+    """dlogits against a finite difference of the learner's loss (its value checked first),
+    rows summing to 0, and logits of +-1000 against values worked by hand."""
+    with checks.report("smoothed_cross_entropy (gradient)"):
         logits, labels = _ce_case(np.random.default_rng(23))
         N, C = logits.shape
-        _, dlogits = _pair("softmax_cross_entropy", softmax_cross_entropy, logits, labels)
-        P, Y = functional.softmax(logits, axis=1), np.eye(C)[labels]
-        checks.check_close("dlogits", dlogits,
-                           _numeric(losses.softmax_cross_entropy, logits, labels),
-                           batch_size=N, mistakes={
-            "you forgot the 1/N of the mean over the batch": P - Y,
-            "you left out the labels' part of the gradient: subtract the one-hot labels":
+        loss, dlogits = _pair("smoothed_cross_entropy", smoothed_cross_entropy, logits, labels)
+        checks.check_scalar("the loss (the gradient is measured on it)", loss, SMOOTHED_LOSS_23,
+                            hint="fix the loss first: the test above says how")
+        numeric = gradcheck.numerical_gradient(
+            lambda z: smoothed_cross_entropy(z, labels)[0], np.array(logits, copy=True))
+        P, Y, Q = (functional.softmax(logits, axis=1), np.eye(C)[labels],
+                   _smoothed_targets(labels, C, 0.1))
+        checks.check_close("dlogits", dlogits, numeric, batch_size=N, mistakes={
+            "you forgot the 1/N of the mean over the batch": P - Q,
+            "you ignored epsilon in the gradient: subtract the smoothed targets, not the "
+            "one-hot labels": (P - Y) / N,
+            "you left out the targets' part of the gradient: subtract the smoothed targets":
                 P / N,
             "dlogits has the opposite sign: raising the true class's logit must lower the "
-            "loss, so its gradient is negative": (Y - P) / N,
-            "subtract 1 only at the true class of each row, [np.arange(N), labels]":
-                (P - 1) / N,
-            "divide by the batch size N only, not by N * C": (P - Y) / (N * C)})
-        big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
-        result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
-        checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
-                          f"'{problem}'.\n  Hint: subtract each row's maximum before np.exp.")
+            "loss, so its gradient is negative": (Q - P) / N,
+            "subtract each row's targets, not 1 from every entry": (P - 1) / N,
+            "divide by the batch size N only, not by N * C": (P - Q) / (N * C)})
+        checks.check_close("the row sums of dlogits", dlogits.sum(axis=1), np.zeros(N),
+                           atol=1e-12)
+        result, problem = _strict(smoothed_cross_entropy, BIG_LOGITS, BIG_LABELS)
+        checks.check_true(problem is None, f"smoothed_cross_entropy(big logits) raised "
+                          f"'{problem}'.\n  Hint: use your log_softmax, which subtracts each "
+                          "row's maximum before np.exp.")
         checks.check_close("dlogits for logits [[1000, 0, -1000], [0, 1000, -1000]]",
-                           result[1], losses.softmax_cross_entropy(big, np.array([2, 1]))[1],
-                           batch_size=2)
+                           result[1], BIG_DLOGITS, batch_size=2)
 
 
 def _bce_case(rng):
@@ -237,9 +275,9 @@ def check_bce_loss(binary_cross_entropy_with_logits):
             "of class 0": np.mean(-t * np.log(s))})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
-                          f"raised '{problem}'.\n  Hint: use a stable form of the loss: write each log "
-                          "as the log of a sum of exponentials and take the largest exponent "
-                          "out (section 4 of the lab); np.log1p(x) is log(1 + x).")
+                          f"raised '{problem}'.\n  Hint: use a stable form of the loss: write "
+                          "each log as the log of a sum of exponentials and take the largest "
+                          "exponent out (section 4 of the lab); np.log1p(x) is log(1 + x).")
         checks.check_scalar("loss for logits [-1000, -50, 0, 50, 1000]", result[0],
                             losses.binary_cross_entropy_with_logits(Z_BIG, T_BIG)[0])
 
