@@ -113,21 +113,69 @@ def test_lab01_tanh_from_np_tanh_is_refused_and_np_tanh_is_restored(lab01):
     assert np.tanh(0.5) == pytest.approx(0.46211715726000974)
 
 
-@pytest.mark.parametrize("answer", ["mse_loss", "softmax_cross_entropy",
-                                    "binary_cross_entropy_with_logits"])
-def test_lab02_checks_pass_on_the_library_losses(lab02, answer, capsys):
+def _huber_one_entry_at_a_time(pred, target, delta=1.0):
+    """The Huber loss and its gradient written entry by entry with if/else, the way the lab's
+    definition reads (an implementation independent of the solution's vectorized one)."""
+    loss, grad = 0.0, np.zeros(np.shape(pred))
+    for index, r in np.ndenumerate(np.asarray(pred) - np.asarray(target)):
+        loss += r * r / 2 if abs(r) <= delta else delta * (abs(r) - delta / 2)
+        grad[index] = r if abs(r) <= delta else delta * np.sign(r)
+    return loss / grad.size, grad / grad.size
+
+
+def test_lab02_huber_check_passes_on_a_one_entry_at_a_time_huber(lab02, capsys):
     lab, _ = lab02
-    check = {"mse_loss": [lab.check_mse_loss],
-             "softmax_cross_entropy": [lab.check_softmax_ce_loss, lab.check_softmax_ce_grad],
-             "binary_cross_entropy_with_logits": [lab.check_bce_loss, lab.check_bce_grad]}
-    for one in check[answer]:
-        _passes(capsys, one, getattr(losses, answer))
+    _passes(capsys, lab.check_huber_loss, _huber_one_entry_at_a_time)
+
+
+@pytest.mark.parametrize("hint, wrong", [
+    ("you forgot the 1/M of the mean",
+     lambda p, t, d=1.0: (_huber_one_entry_at_a_time(p, t, d)[0],
+                          _huber_one_entry_at_a_time(p, t, d)[1] * np.size(p))),
+    ("use the argument delta", lambda p, t, d=1.0: _huber_one_entry_at_a_time(p, t))])
+def test_lab02_huber_mistakes_are_named(lab02, hint, wrong):
+    lab, _ = lab02
+    with pytest.raises(LabCheckError, match=hint):
+        lab.check_huber_loss(wrong)
+
+
+def _smoothed_ce_by_loops(logits, labels, epsilon=0.1):
+    """Label-smoothed cross-entropy and its gradient with loops over examples and classes, from
+    the library's log_softmax and softmax (independent of the solution's vectorized code)."""
+    logits = np.asarray(logits, dtype=float)
+    N, C = logits.shape
+    log_probs, probs = functional.log_softmax(logits, axis=1), functional.softmax(logits, axis=1)
+    loss, grad = 0.0, np.zeros((N, C))
+    for n in range(N):
+        for k in range(C):
+            target = epsilon / C + (1 - epsilon) * (k == labels[n])
+            loss -= target * log_probs[n, k] / N
+            grad[n, k] = (probs[n, k] - target) / N
+    return loss, grad
+
+
+def test_lab02_smoothed_ce_checks_pass_on_a_loop_implementation(lab02, capsys):
+    lab, _ = lab02
+    _passes(capsys, lab.check_smoothed_ce_loss, _smoothed_ce_by_loops)
+    _passes(capsys, lab.check_smoothed_ce_grad, _smoothed_ce_by_loops)
+
+
+def test_lab02_smoothed_ce_that_ignores_epsilon_is_named(lab02):
+    lab, _ = lab02
+    with pytest.raises(LabCheckError, match="you ignored epsilon"):
+        lab.check_smoothed_ce_loss(lambda z, y, epsilon=0.1: losses.softmax_cross_entropy(z, y))
+
+
+def test_lab02_bce_checks_pass_on_the_library_loss(lab02, capsys):
+    lab, _ = lab02
+    for one in [lab.check_bce_loss, lab.check_bce_grad]:
+        _passes(capsys, one, losses.binary_cross_entropy_with_logits)
 
 
 @pytest.mark.parametrize("check, answer", [
-    ("check_mse_loss", "mse_loss"), ("check_softmax", "softmax"),
-    ("check_softmax_ce_loss", "softmax_cross_entropy"),
-    ("check_softmax_ce_grad", "softmax_cross_entropy"),
+    ("check_huber_loss", "huber_loss"), ("check_log_softmax", "log_softmax"),
+    ("check_smoothed_ce_loss", "smoothed_cross_entropy"),
+    ("check_smoothed_ce_grad", "smoothed_cross_entropy"),
     ("check_bce_loss", "binary_cross_entropy_with_logits"),
     ("check_bce_grad", "binary_cross_entropy_with_logits"),
     ("check_build_and_train", "train_softmax_regression")])
@@ -139,17 +187,28 @@ def test_lab02_checks_pass_on_the_solution(lab02, check, answer, capsys):
 def test_lab02_flipped_gradient_is_named(lab02):
     lab, _ = lab02
 
-    def flipped(logits, labels):
-        loss, dlogits = losses.softmax_cross_entropy(logits, labels)
+    def flipped(logits, labels, epsilon=0.1):
+        loss, dlogits = _smoothed_ce_by_loops(logits, labels, epsilon)
         return loss, -dlogits
     with pytest.raises(LabCheckError, match="dlogits has the opposite sign"):
-        lab.check_softmax_ce_grad(flipped)
+        lab.check_smoothed_ce_grad(flipped)
 
 
-def test_lab02_softmax_over_columns_is_named(lab02):
+def test_lab02_log_softmax_over_columns_is_named(lab02):
     lab, _ = lab02
     with pytest.raises(LabCheckError, match=r"normalize each row \(axis=1\)"):
-        lab.check_softmax(lambda z: functional.softmax(z, axis=0))
+        lab.check_log_softmax(lambda z: functional.log_softmax(z, axis=0))
+
+
+def test_lab02_log_softmax_check_passes_on_the_library(lab02, capsys):
+    lab, _ = lab02
+    _passes(capsys, lab.check_log_softmax, lambda z: functional.log_softmax(z, axis=1))
+
+
+def test_lab02_log_of_the_softmax_is_told_not_to_take_log_of_a_probability(lab02):
+    lab, _ = lab02
+    with pytest.raises(LabCheckError, match="never take np.log of a probability"):
+        lab.check_log_softmax(lambda z: np.log(functional.softmax(z, axis=1)))
 
 
 @pytest.mark.parametrize("rule", ["div_backward", "pow_backward", "exp_backward",

@@ -30,7 +30,7 @@ from submissions import Lab
 # with a label that says what was checked, so the message has numbers, context and a hint.
 PLANTED = {
     "lab01_forward_pass": "dense_forward: forgot the bias",
-    "lab02_losses": "mse_loss: forgot to divide the gradient by the number of entries",
+    "lab02_losses": "huber_loss: forgot to divide the gradient by the number of entries",
     "lab03_chain_rule": "pow_backward: a.data ** n-1 without parentheses",
     "lab04_backprop_mlp": "linear_backward: forgot to transpose x in dW",
     "lab05_optimizers": "adam_update: eps inside the square root",

@@ -1,8 +1,9 @@
-"""Visible checks of lab 02 (losses): MSE, softmax, softmax cross-entropy, binary cross-entropy
-with logits, and softmax regression trained with the learner's own loss gradient.
+"""Visible checks of lab 02 (losses): the Huber loss, log-softmax, label-smoothed
+cross-entropy, binary cross-entropy with logits, and softmax regression trained with the
+learner's own loss gradient.
 
-Every gradient is compared with a centred finite difference of the course library's loss (an
-independent measurement: it needs only loss values), and every loss with the library's value.
+Every gradient is compared with a centred finite difference (an independent measurement: it
+needs only loss values), and every loss with stored values, an invariant or the library's.
 The wrong values of the usual mistakes are computed here, out of the learner's sight.
 """
 import time
@@ -13,7 +14,7 @@ from backprop import checks, functional, gradcheck, losses
 from backprop.labchecks import heldout
 from backprop.labchecks.lab01 import digits_splits  # the same split as lab 01
 
-# The held-out target of the build-and-train part (the solution reaches 0.952).
+# The held-out target of the build-and-train part (the solution reaches 0.944).
 DIGITS_TARGET = 0.93
 TRAIN_SECONDS = 20.0  # far above the fraction of a second full-batch training takes
 IN_PLACE = "{name} changed {what} in place: compute new arrays instead."
@@ -43,132 +44,208 @@ def _numeric(loss_fn, x, *rest):
     return gradcheck.numerical_gradient(lambda v: loss_fn(v, *rest)[0], np.array(x, copy=True))
 
 
-def check_mse_loss(mse_loss):
-    """Loss against the library, gradient against finite differences, shapes (N, K) and (N,)."""
-    with checks.report("mse_loss"):
+# (shape, delta, the Huber loss of the case drawn below, the same with delta = 1): stored from
+# the source notebook's answer and confirmed with a one-entry-at-a-time loop, so that the check
+# never computes the loss the way an answer does.
+HUBER_CASES = [((5, 3), 1.0, 0.9629515709071068, 0.9629515709071068),
+               ((4,), 0.5, 0.7604348906308396, 1.3322284414634262)]
+
+
+def check_huber_loss(huber_loss):
+    """The loss against stored values and, where every error is small, against half the MSE;
+    the gradient against finite differences of the learner's own (checked) loss; shapes (N, K)
+    and (N,), the default delta and delta = 0.5."""
+    with checks.report("huber_loss"):
         rng = np.random.default_rng(20)
-        for shape in [(5, 3), (4,)]:
-            pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
-            loss, dpred = _pair("mse_loss", mse_loss, pred, target)
+        for shape, delta, expected, with_delta_1 in HUBER_CASES:
+            pred, target = 2 * rng.standard_normal(shape), rng.standard_normal(shape)
+            args = (pred, target) if delta == 1.0 else (pred, target, delta)
+            loss, dpred = _pair("huber_loss", huber_loss, *args)
             diff, M, N = pred - target, pred.size, len(pred)
+            small, where = np.abs(diff) <= delta, f" for pred of shape {shape}, delta={delta}"
             per_row = {} if M == N else {
                 f"divide by the number of entries pred.size ({M}), not the number of rows "
-                f"len(pred) ({N})": np.sum(diff ** 2) / N}
-            checks.check_scalar(f"loss for pred of shape {shape}", loss,
-                                losses.mse_loss(pred, target)[0], mistakes={
-                "you summed the squared errors: the MSE is their mean": np.sum(diff ** 2),
-                "square every difference first, then average (not the square of the mean)":
-                    np.mean(diff) ** 2, **per_row})
+                f"len(pred) ({N})": expected * M / N}
+            other_delta = {} if delta == 1.0 else {
+                f"use the argument delta (here {delta}), not a fixed 1.0":
+                    with_delta_1}
+            checks.check_scalar("loss" + where, loss, expected, mistakes={
+                "you summed the entries' losses: the Huber loss is their mean": expected * M,
+                "that is the mean squared error: the Huber loss is (1/2) r^2 only where "
+                "|r| <= delta, and grows linearly beyond": np.mean(diff ** 2),
+                "beyond |r| > delta the loss grows linearly, not as (1/2) r^2":
+                    np.mean(diff ** 2) / 2,
+                "the linear piece must meet (1/2) r^2 at |r| = delta: you left out its "
+                "constant term": np.mean(np.where(small, diff ** 2 / 2, delta * np.abs(diff))),
+                **per_row, **other_delta})
+            numeric = gradcheck.numerical_gradient(
+                lambda v: huber_loss(v, *args[1:])[0], np.array(pred, copy=True))
             per_row = {} if M == N else {
                 f"divide by the number of entries pred.size ({M}), not the number of rows "
-                f"len(pred) ({N})": 2 * diff / N}
-            checks.check_close(f"dpred for pred of shape {shape}", dpred,
-                               _numeric(losses.mse_loss, pred, target), mistakes={
-                "the derivative of a square brings down a factor: you left out the 2":
-                    diff / M,
-                "you forgot the 1/M of the mean (M = pred.size entries)": 2 * diff,
+                f"len(pred) ({N})": numeric * M / N}
+            checks.check_close("dpred" + where, dpred, numeric, mistakes={
+                "you forgot the 1/M of the mean (M = pred.size entries)": numeric * M,
                 "dpred has the opposite sign: a prediction above its target must get a "
                 "positive gradient (so that a step against it lowers the prediction)":
-                    -2 * diff / M, **per_row})
+                    -numeric,
+                "beyond |r| > delta the loss is linear: its slope there is a constant, not r":
+                    diff / M,
+                "inside |r| <= delta the slope of (1/2) r^2 is r, not a constant":
+                    delta * np.sign(diff) / M,
+                "the 1/2 of (1/2) r^2 cancels the 2 that the derivative brings down":
+                    2 * numeric, **per_row})
+        pred = rng.standard_normal((3, 4))
+        target = pred + rng.uniform(-0.9, 0.9, (3, 4))
+        checks.check_scalar("loss for errors all within delta = 1 (half the MSE)",
+                            checks.check_call("huber_loss", huber_loss, pred, target)[0],
+                            losses.mse_loss(pred, target)[0] / 2)
 
 
-def check_softmax(softmax):
-    """softmax against the library's, rows that sum to 1, no overflow, each row its own max."""
-    with checks.report("softmax"):
+def check_log_softmax(log_softmax):
+    """log_softmax against the library's and two invariants that define it (each row differs
+    from its logits by one constant, and its exponentials sum to 1); no overflow and no log(0)
+    for logits 1000 apart; each row its own maximum."""
+    with checks.report("log_softmax"):
         rng = np.random.default_rng(21)
         logits = 3 * rng.standard_normal((4, 4))   # square, so a wrong axis still fits
         before = logits.copy()
-        probs = checks.check_call("softmax(logits)", softmax, logits)
+        log_probs = checks.check_call("log_softmax(logits)", log_softmax, logits)
         checks.check_true(np.array_equal(logits, before), IN_PLACE.format(
-            name="softmax", what="logits (logits -= ...)"))
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        wrong_shift = np.exp(logits - logits.max(axis=1))
-        checks.check_close("softmax(logits)", probs, functional.softmax(logits, axis=1),
-                           mistakes={
+            name="log_softmax", what="logits (logits -= ...)"))
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        wrong_shift = logits - logits.max(axis=1)
+        row_sums = np.exp(shifted).sum(axis=1, keepdims=True)
+        checks.check_close("log_softmax(logits)", log_probs,
+                           functional.log_softmax(logits, axis=1), mistakes={
             "normalize each row (axis=1), not each column (axis=0)":
-                e / e.sum(axis=0, keepdims=True),
+                shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True)),
             "normalize each row (axis=1), not each column (axis=0); the maximum to subtract "
-            "is each row's too": functional.softmax(logits, axis=0),
-            "normalize each row separately, not by the sum over the whole array": e / e.sum(),
+            "is each row's too": functional.log_softmax(logits, axis=0),
+            "normalize each row separately, not by the sum over the whole array":
+                shifted - np.log(np.exp(shifted).sum()),
             "use keepdims=True: a row sum of shape (N,) broadcasts along the wrong axis":
-                e / e.sum(axis=1),
+                shifted - np.log(row_sums[:, 0]),
             "use keepdims=True when you subtract the row maximum: a maximum of shape (N,) "
-            "broadcasts along the wrong axis":
-                wrong_shift / wrong_shift.sum(axis=1, keepdims=True)})
+            "broadcasts along the wrong axis": functional.log_softmax(wrong_shift, axis=1),
+            "subtracting the maximum is only half of it: subtract the log of each row's sum "
+            "of exponentials too": shifted,
+            "log(a / b) = log a - log b: subtract the log of the row sum, not the sum itself":
+                shifted - row_sums})
         wide = rng.standard_normal((3, 7))
-        probs = checks.check_call("softmax(logits)", softmax, wide)
-        checks.check_close("the row sums of softmax(logits) for logits (3, 7)",
-                           np.sum(probs, axis=1), np.ones(3))
-        big = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, -1000.0, -1000.0]])
-        probs, problem = _strict(softmax, big)
-        checks.check_true(problem is None, f"softmax(big logits) raised '{problem}'.\n  Hint: "
-                          "subtract each row's maximum before np.exp, so that no exponent is "
-                          "larger than 0.")
-        checks.check_close("softmax(big logits)", probs, functional.softmax(big, axis=1))
+        log_probs = checks.check_call("log_softmax(logits)", log_softmax, wide)
+        checks.check_close("the row sums of exp(log_softmax(logits)) for logits (3, 7)",
+                           np.sum(np.exp(log_probs), axis=1), np.ones(3))
+        offsets = log_probs - wide
+        checks.check_close("log_softmax(logits) - logits for logits (3, 7), which should be "
+                           "one number per row", offsets, offsets[:, :1] * np.ones((1, 7)))
+        big = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0]])
+        log_probs, problem = _strict(log_softmax, big)
+        checks.check_true(problem is None, f"log_softmax(big logits) raised '{problem}'.\n  "
+                          "Hint: subtract each row's maximum before np.exp, and never take "
+                          "np.log of a probability (for logits 1000 apart it rounds to 0).")
+        checks.check_close("log_softmax of rows [1000, 0, -1000] and [-1000, -1000, -1000]",
+                           log_probs, [[0.0, -1000.0, -2000.0], [-np.log(3)] * 3])
         rows = np.array([[1000.0, 999.0], [-1000.0, -1001.0]])
-        probs, problem = _strict(softmax, rows)
-        checks.check_true(problem is None, f"softmax raised '{problem}' on rows [1000, 999] "
+        log_probs, problem = _strict(log_softmax, rows)
+        checks.check_true(problem is None, f"log_softmax raised '{problem}' on rows [1000, 999] "
                           "and [-1000, -1001].\n  Hint: subtract each row's maximum, not the "
-                          "maximum of the whole array (the second row then underflows to 0 / 0).")
-        checks.check_close("softmax of rows [1000, 999] and [-1000, -1001]", probs,
-                           functional.softmax(rows, axis=1))
+                          "maximum of the whole array (the second row then underflows to log 0).")
+        checks.check_close("log_softmax of rows [1000, 999] and [-1000, -1001]", log_probs,
+                           functional.log_softmax(rows, axis=1))
 
 
 def _ce_case(rng, N=6, C=5):
     return 2 * rng.standard_normal((N, C)), rng.integers(0, C, size=N)
 
 
-def check_softmax_ce_loss(softmax_cross_entropy):
-    """The loss against the library's, for ordinary and for +-1000 logits."""
-    with checks.report("softmax_cross_entropy (loss)"):
+# The smoothed cross-entropy of the cases drawn below with seeds 22 (epsilon 0.1 and 0.25) and
+# 23 (epsilon 0.1), stored from the source notebook's answer and confirmed with a loop over
+# examples and classes, so that the checks never compute the loss the way an answer does.
+SMOOTHED_LOSS_22 = {0.1: 2.3384137571532464, 0.25: 2.4565947726841384}
+SMOOTHED_LOSS_23 = 2.6706717377825018
+BIG_LOGITS = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
+BIG_LABELS = np.array([2, 1])
+# For BIG_LOGITS, BIG_LABELS and epsilon 0.1, worked by hand: softmax is one-hot at each row's
+# 1000, -log p is [0, 1000, 2000] and [1000, 0, 2000], the targets 1/30 and 1/30 + 0.9.
+BIG_LOSS = 1000.0
+BIG_DLOGITS = np.array([[29.0, -1.0, -28.0], [-1.0, 2.0, -1.0]]) / 60
+
+
+def _smoothed_targets(labels, C, epsilon):
+    """The targets of the lab's definition: epsilon / C everywhere, 1 - epsilon more at the
+    label (only to compute the values the usual mistakes give)."""
+    return (1 - epsilon) * np.eye(C)[labels] + epsilon / C
+
+
+def check_smoothed_ce_loss(smoothed_cross_entropy):
+    """The loss against stored values (epsilon 0.1 and 0.25), the library's plain cross-entropy
+    for epsilon 0, log C for uniform logits, and logits of +-1000."""
+    with checks.report("smoothed_cross_entropy (loss)"):
         logits, labels = _ce_case(np.random.default_rng(22))
         N, C = logits.shape
-        loss, _ = _pair("softmax_cross_entropy", softmax_cross_entropy, logits, labels)
-        expected = losses.softmax_cross_entropy(logits, labels)[0]
         log_probs = functional.log_softmax(logits, axis=1)
-        checks.check_scalar("loss", loss, expected, batch_size=N, mistakes={
-            "the loss is the mean over the batch, not the sum: divide by N": N * expected,
-            "cross-entropy is MINUS the mean log-probability (it is never negative)":
-                -expected,
-            "np.mean over the (N, C) array divides by N*C: pick the true class of each row "
-            "first, then average those N numbers": expected / C,
-            "use the log-probability of the true class labels[n], not of the predicted class":
-                -log_probs.max(axis=1).mean()})
-        big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
-        result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
-        checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
-                          f"'{problem}'.\n  Hint: never take np.log of a probability: work with "
-                          "log-probabilities computed from the logits with the row maximum "
-                          "subtracted, as in Lesson 02 (instead of np.log(softmax(z))).")
+        plain = losses.softmax_cross_entropy(logits, labels)[0]
+        for epsilon, expected in SMOOTHED_LOSS_22.items():
+            args = (logits, labels) if epsilon == 0.1 else (logits, labels, epsilon)
+            loss, _ = _pair("smoothed_cross_entropy", smoothed_cross_entropy, *args)
+            Q = _smoothed_targets(labels, C, epsilon)
+            checks.check_scalar(f"loss for epsilon={epsilon}", loss, expected, batch_size=N,
+                                mistakes={
+                "the loss is the mean over the batch, not the sum: divide by N": N * expected,
+                "cross-entropy is MINUS the mean log-probability (it is never negative)":
+                    -expected,
+                "np.mean over the (N, C) array divides by N*C: sum over the classes, then "
+                "average over the N examples": expected / C,
+                f"you ignored epsilon (here {epsilon}): that is the plain cross-entropy":
+                    plain,
+                "the true class's target is 1 - epsilon + epsilon / C, not 1 + epsilon / C":
+                    -np.sum((Q + epsilon * np.eye(C)[labels]) * log_probs) / N})
+        loss, _ = _pair("smoothed_cross_entropy", smoothed_cross_entropy, logits, labels, 0.0)
+        checks.check_scalar("loss for epsilon=0 (the plain cross-entropy of Lesson 02)", loss,
+                            plain, batch_size=N)
+        loss, _ = _pair("smoothed_cross_entropy", smoothed_cross_entropy, np.zeros((3, 7)),
+                        np.array([0, 6, 2]), 0.3)
+        checks.check_scalar("loss for logits all 0 and 7 classes (log 7 for any epsilon)", loss,
+                            np.log(7))
+        result, problem = _strict(smoothed_cross_entropy, BIG_LOGITS, BIG_LABELS)
+        checks.check_true(problem is None, f"smoothed_cross_entropy(big logits) raised "
+                          f"'{problem}'.\n  Hint: never take np.log of a probability: use your "
+                          "log_softmax (instead of np.log(softmax(z))).")
         checks.check_scalar("loss for logits [[1000, 0, -1000], [0, 1000, -1000]]",
-                            result[0], 1000.0)
+                            result[0], BIG_LOSS)
 
 
-def check_softmax_ce_grad(softmax_cross_entropy):
-    """dlogits against a finite difference of the loss, for a non-square batch and +-1000."""
-    with checks.report("softmax_cross_entropy (gradient)"):
+def check_smoothed_ce_grad(smoothed_cross_entropy):
+    """dlogits against a finite difference of the learner's loss (its value checked first),
+    rows summing to 0, and logits of +-1000 against values worked by hand."""
+    with checks.report("smoothed_cross_entropy (gradient)"):
         logits, labels = _ce_case(np.random.default_rng(23))
         N, C = logits.shape
-        _, dlogits = _pair("softmax_cross_entropy", softmax_cross_entropy, logits, labels)
-        P, Y = functional.softmax(logits, axis=1), np.eye(C)[labels]
-        checks.check_close("dlogits", dlogits,
-                           _numeric(losses.softmax_cross_entropy, logits, labels),
-                           batch_size=N, mistakes={
-            "you forgot the 1/N of the mean over the batch": P - Y,
-            "you left out the labels' part of the gradient: subtract the one-hot labels":
+        loss, dlogits = _pair("smoothed_cross_entropy", smoothed_cross_entropy, logits, labels)
+        checks.check_scalar("the loss (the gradient is measured on it)", loss, SMOOTHED_LOSS_23,
+                            hint="fix the loss first: the test above says how")
+        numeric = gradcheck.numerical_gradient(
+            lambda z: smoothed_cross_entropy(z, labels)[0], np.array(logits, copy=True))
+        P, Y, Q = (functional.softmax(logits, axis=1), np.eye(C)[labels],
+                   _smoothed_targets(labels, C, 0.1))
+        checks.check_close("dlogits", dlogits, numeric, batch_size=N, mistakes={
+            "you forgot the 1/N of the mean over the batch": P - Q,
+            "you ignored epsilon in the gradient: subtract the smoothed targets, not the "
+            "one-hot labels": (P - Y) / N,
+            "you left out the targets' part of the gradient: subtract the smoothed targets":
                 P / N,
             "dlogits has the opposite sign: raising the true class's logit must lower the "
-            "loss, so its gradient is negative": (Y - P) / N,
-            "subtract 1 only at the true class of each row, [np.arange(N), labels]":
-                (P - 1) / N,
-            "divide by the batch size N only, not by N * C": (P - Y) / (N * C)})
-        big = np.array([[1000.0, 0.0, -1000.0], [0.0, 1000.0, -1000.0]])
-        result, problem = _strict(softmax_cross_entropy, big, np.array([2, 1]))
-        checks.check_true(problem is None, f"softmax_cross_entropy(big logits) raised "
-                          f"'{problem}'.\n  Hint: subtract each row's maximum before np.exp.")
+            "loss, so its gradient is negative": (Q - P) / N,
+            "subtract each row's targets, not 1 from every entry": (P - 1) / N,
+            "divide by the batch size N only, not by N * C": (P - Q) / (N * C)})
+        checks.check_close("the row sums of dlogits", dlogits.sum(axis=1), np.zeros(N),
+                           atol=1e-12)
+        result, problem = _strict(smoothed_cross_entropy, BIG_LOGITS, BIG_LABELS)
+        checks.check_true(problem is None, f"smoothed_cross_entropy(big logits) raised "
+                          f"'{problem}'.\n  Hint: use your log_softmax, which subtracts each "
+                          "row's maximum before np.exp.")
         checks.check_close("dlogits for logits [[1000, 0, -1000], [0, 1000, -1000]]",
-                           result[1], losses.softmax_cross_entropy(big, np.array([2, 1]))[1],
-                           batch_size=2)
+                           result[1], BIG_DLOGITS, batch_size=2)
 
 
 def _bce_case(rng):
@@ -198,9 +275,9 @@ def check_bce_loss(binary_cross_entropy_with_logits):
             "of class 0": np.mean(-t * np.log(s))})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
-                          f"raised '{problem}'.\n  Hint: use the stable form of the loss from "
-                          "Lesson 02 (section 4), which only exponentiates -|z|; np.log1p(x) "
-                          "is log(1 + x).")
+                          f"raised '{problem}'.\n  Hint: use a stable form of the loss: write "
+                          "each log as the log of a sum of exponentials and take the largest "
+                          "exponent out (section 4 of the lab); np.log1p(x) is log(1 + x).")
         checks.check_scalar("loss for logits [-1000, -50, 0, 50, 1000]", result[0],
                             losses.binary_cross_entropy_with_logits(Z_BIG, T_BIG)[0])
 
@@ -221,7 +298,7 @@ def check_bce_grad(binary_cross_entropy_with_logits):
             f"divide by the number of entries logits.size ({M}), not the number of rows "
             f"({len(z)})": (s - t) / len(z),
             "that is the gradient of a squared error on sigmoid(z); for cross-entropy the "
-            "sigmoid's slope cancels (Lesson 02, section 5)": 2 * (s - t) * s * (1 - s) / M})
+            "sigmoid's slope cancels (Lesson 02, section 6)": 2 * (s - t) * s * (1 - s) / M})
         result, problem = _strict(binary_cross_entropy_with_logits, Z_BIG, T_BIG)
         checks.check_true(problem is None, "binary_cross_entropy_with_logits(big logits) "
                           f"raised '{problem}'.\n  Hint: use the stable sigmoid from the setup "
