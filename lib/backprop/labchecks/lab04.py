@@ -102,9 +102,9 @@ def _grads_dict(name, result, keys):
 
 
 def _label(key, shape):
-    """"grads['z'] for z read by lse = np.log(z), (N, D, H, C) = (5, 4, 6, 3)": the lines
-    whose backward passes make this gradient."""
-    return f"grads['{key}'] for {key} read by {_users(key)}, (N, D, H, C) = {shape}"
+    """"dz in lse = np.log(z), (N, D, H, C) = (5, 4, 6, 3)": the gradient's name, then the
+    lines whose backward passes make it."""
+    return f"d{key} in {_users(key)}, (N, D, H, C) = {shape}"
 
 
 def _loss_mistakes(v, g, N):
@@ -124,15 +124,15 @@ def _loss_mistakes(v, g, N):
                 "lse (N, 1) is broadcast over its row in logp = shifted - lse: sum over the "
                 "row (axis=1, keepdims=True)": -dlogp},
         "z": {"the derivative of log(z) is 1 / z": g["lse"] * z,
-              "dz: chain rule, multiply the upstream grads['lse'] by the local derivative":
+              "dz: chain rule, multiply the upstream dlse by the local derivative":
                   1 / z},
-        "e": {"e is summed into z: every entry of a row gets that row's grads['z'] (a sum's "
+        "e": {"e is summed into z: every entry of a row gets that row's dz (a sum's "
               "derivative with respect to each term is 1)": g["z"] * e,
-              "grads['e'] has the shape of e, (N, C): the row's grads['z'] goes to every "
+              "de has the shape of e, (N, C): the row's dz goes to every "
               "entry of the row": g["z"]},
         "shifted": {twice: dlogp, twice + " (you kept only the path through e)": g["e"] * e,
                     "the derivative of exp(shifted) is exp(shifted) = e itself: multiply "
-                    "grads['e'] by e": dlogp + g["e"]},
+                    "de by e": dlogp + g["e"]},
         "s": {"s enters shifted = s - m with a plus sign: check the sign": -g["shifted"]},
     }
 
@@ -175,12 +175,12 @@ def _network_mistakes(v, g):
                "not 1 - a2**2": g["h2"] * (1 - v["a2"] ** 2),
                "h2 * (1 - h2) is the sigmoid's derivative, not tanh's":
                    g["h2"] * v["h2"] * (1 - v["h2"]),
-               "multiply grads['h2'] by tanh's local derivative": g["h2"]}
+               "multiply dh2 by tanh's local derivative": g["h2"]}
     tanh_h1 = {"tanh's local derivative, written with its output h1 = tanh(a1), is "
                "not 1 - a1**2": g["h1"] * (1 - v["a1"] ** 2),
                "h1 * (1 - h1) is the sigmoid's derivative, not tanh's":
                    g["h1"] * v["h1"] * (1 - v["h1"]),
-               "multiply grads['h1'] by tanh's local derivative": g["h1"]}
+               "multiply dh1 by tanh's local derivative": g["h1"]}
     skip = ("h1 is used twice, in a2 = h1 @ W2 + b2 and in the skip connection r = h1 + h2: "
             "add both contributions")
     mistakes = {
@@ -203,7 +203,7 @@ def _network_mistakes(v, g):
 
 def check_network_backward(network_backward):
     """Every gradient of network_backward against finite differences, line by line in reverse,
-    given the right grads['s']."""
+    given the right ds."""
     with checks.report("network_backward"):
         for N, D, H, C, seed in [(5, 4, 6, 3, 4), (1, 3, 4, 5, 5), (7, 2, 3, 2, 6)]:
             params, X, y = problem(N, D, H, C, seed)
