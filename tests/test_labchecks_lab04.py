@@ -1,11 +1,11 @@
 """The visible checks of lab 04 accept correct answers written differently from the solution
-(the library's layers), reject blank ones with a message saying so, and name updating W2
-before dH is computed."""
+(the library's layers and losses), reject blank ones with a message saying so, name the line
+of the first wrong gradient, and name a skip connection left out of dh1."""
 import numpy as np
 import pytest
 
 from backprop.checks import LabCheckError, fresh
-from backprop.layers import Linear, ReLU, Sigmoid
+from backprop.layers import Tanh
 from backprop.losses import softmax_cross_entropy
 
 
@@ -14,46 +14,50 @@ def lab():
     return fresh("lab04")
 
 
-def by_library_linear(dout, x, W):
-    layer = Linear(*W.shape, rng=np.random.default_rng(0))
-    layer.load_state_dict({"W": W, "b": np.zeros(W.shape[1])})
-    layer.forward(x)
-    return layer.backward(dout), layer.grads["W"], layer.grads["b"]
+def network_forward(params, X, y):
+    values = fresh("lab04").forward(params, X, y)
+    return values["loss"], {k: v for k, v in values.items() if k not in params and k != "loss"}
 
 
-def by_library_relu(dout, x):
-    layer = ReLU()
-    layer.forward(x)
-    return layer.backward(dout)
+def loss_backward_another_way(cache):
+    """Through the library's softmax cross-entropy, then each line from its neighbours."""
+    N, (_, ds) = len(cache["y"]), softmax_cross_entropy(cache["s"], cache["y"])
+    dlogp = np.zeros_like(cache["logp"])
+    np.add.at(dlogp, (np.arange(N), cache["y"]), -1.0 / N)
+    dlse = -np.sum(dlogp, axis=1)[:, None]
+    de = np.tile(dlse * np.exp(-cache["lse"]), (1, cache["e"].shape[1]))
+    return {"logp": dlogp, "lse": dlse, "z": dlse / cache["z"], "e": de,
+            "shifted": ds, "m": np.zeros_like(cache["m"]), "s": ds}
 
 
-def by_library_sigmoid(dout, out):
-    layer = Sigmoid()
-    layer.forward(np.log(out) - np.log1p(-out))  # the input whose sigmoid is out
-    return layer.backward(dout)
+def network_backward_another_way(ds, cache, params):
+    """tanh's backward by the library's Tanh layer."""
+    def tanh_backward(upstream, a):
+        layer = Tanh()
+        layer.forward(a)
+        return layer.backward(upstream)
+    dr = ds @ params["W3"].T
+    da2 = tanh_backward(dr, cache["a2"])
+    dh1 = da2 @ params["W2"].T
+    dh1 = dh1 + dr
+    da1 = tanh_backward(dh1, cache["a1"])
+    return {"r": dr, "W3": np.einsum("nh,nc->hc", cache["r"], ds), "b3": ds.sum(0),
+            "h2": dr.copy(), "a2": da2, "W2": cache["h1"].T @ da2, "b2": da2.sum(0),
+            "h1": dh1, "a1": da1, "W1": cache["X"].T @ da1, "b1": da1.sum(0)}
 
 
-def train_step(params, x, y, lr, update_w2_first=False):
-    z1 = x @ params["W1"] + params["b1"]
-    h = np.maximum(z1, 0)
-    loss, dlogits = softmax_cross_entropy(h @ params["W2"] + params["b2"], y)
-    _, dW2, db2 = by_library_linear(dlogits, h, params["W2"])
-    if update_w2_first:
-        params["W2"] -= lr * dW2
-    dh = dlogits @ params["W2"].T
-    _, dW1, db1 = by_library_linear(by_library_relu(dh, z1), x, params["W1"])
-    if not update_w2_first:
-        params["W2"] -= lr * dW2
-    params["b2"] -= lr * db2
-    params["W1"] -= lr * dW1
-    params["b1"] -= lr * db1
+def train_step(params, X, y, lr):
+    loss, cache = network_forward(params, X, y)
+    grads = network_backward_another_way(loss_backward_another_way(cache)["s"], cache, params)
+    for name, grad in grads.items():
+        if name in params:
+            params[name] -= lr * grad
     return loss
 
 
 @pytest.mark.parametrize("check, answer", [
-    ("check_linear_backward", by_library_linear),
-    ("check_relu_backward", by_library_relu),
-    ("check_sigmoid_backward", by_library_sigmoid),
+    ("check_loss_backward", loss_backward_another_way),
+    ("check_network_backward", network_backward_another_way),
     ("check_train_step", train_step),
 ])
 def test_answers_written_another_way_pass(lab, check, answer, capsys):
@@ -65,21 +69,40 @@ def not_written(*args):
     raise NotImplementedError()
 
 
-@pytest.mark.parametrize("check", ["check_linear_backward", "check_relu_backward",
-                                   "check_sigmoid_backward", "check_train_step"])
+@pytest.mark.parametrize("check", ["check_loss_backward", "check_network_backward",
+                                   "check_train_step"])
 def test_a_blank_answer_is_told_it_is_not_written(lab, check):
     with pytest.raises(LabCheckError, match="not written yet"):
         getattr(lab, check)(not_written)
 
 
-def test_updating_w2_before_dh_is_named(lab):
-    with pytest.raises(LabCheckError, match="W2 was updated before dH was computed"):
-        lab.check_train_step(lambda *args: train_step(*args, update_w2_first=True))
+def test_the_first_wrong_line_is_named_with_its_forward_line(lab):
+    def wrong_log(cache):
+        grads = loss_backward_another_way(cache)
+        return {**grads, "z": grads["lse"] * cache["z"]}
+    with pytest.raises(LabCheckError, match=r"(?s)^dz\[.*expected.*"
+                                            r"\(dz in lse = np\.log\(z\),.*1 / z"):
+        lab.check_loss_backward(wrong_log)
+
+
+def test_a_skip_connection_left_out_of_dh1_is_named(lab):
+    def no_skip(ds, cache, params):
+        grads = network_backward_another_way(ds, cache, params)
+        return {**grads, "h1": grads["h1"] - grads["r"]}
+    with pytest.raises(LabCheckError, match="h1 is used twice"):
+        lab.check_network_backward(no_skip)
+
+
+def test_the_library_network_computes_the_labs_forward_pass(lab):
+    params, X, y = lab.problem(6, 4, 5, 3, seed=0)
+    scores = lab.library_network(params).forward(X)
+    assert np.allclose(scores, lab.forward(params, X, y)["s"])
 
 
 def test_an_untrained_network_misses_the_target(lab):
     rng = np.random.default_rng(0)
     params = {"W1": rng.standard_normal((64, 8)), "b1": np.zeros(8),
-              "W2": rng.standard_normal((8, 10)), "b2": np.zeros(10)}
-    with pytest.raises(LabCheckError, match="expected at least 0.95 on both"):
+              "W2": rng.standard_normal((8, 8)), "b2": np.zeros(8),
+              "W3": rng.standard_normal((8, 10)), "b3": np.zeros(10)}
+    with pytest.raises(LabCheckError, match="expected at least 0.93 on both"):
         lab.check_build_and_train(params)

@@ -18,7 +18,7 @@ only its message (no traceback through the test code), and a block of checks run
 `report(name)` prints one line when all pass (``✓ sigmoid: 4 checks passed``).
 
 Each lab's visible checks live in `backprop.labchecks.<lab>`; a test cell gets an untouched copy
-with ``fresh("lab04")`` and calls one function, ``lab.check_linear_backward(linear_backward)``.
+with ``fresh("lab04")`` and calls one function, ``lab.check_loss_backward(loss_backward)``.
 """
 import contextlib
 import pathlib

@@ -4,7 +4,7 @@ A lab's test cell calls one function per answer, on an untouched copy of the mod
 
     from backprop.checks import fresh
     lab = fresh("lab04")
-    lab.check_linear_backward(linear_backward)
+    lab.check_loss_backward(loss_backward)
 
 Each check compares the learner's function with independent evidence (finite differences,
 stored values, invariants, the course library's own layers), prints one line when every check
