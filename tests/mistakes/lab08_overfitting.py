@@ -98,6 +98,11 @@ MISTAKES = [
             "early_stopping_on_accuracy",
             ("enumerate(val_accuracies, start=1)", "enumerate(val_accuracies)"),
             hint="epochs are numbered from 1"),
+    Mistake("early_stopping_on_accuracy: the best epoch is the highest accuracy's",
+            "early_stopping_on_accuracy",
+            (STOP, "return waited >= patience, (int(np.argmax(val_accuracies)) + 1\n"
+                   "                                if len(val_accuracies) else 0)"),
+            hint="best_epoch is the latest IMPROVING epoch"),
     Mistake("early_stopping_on_accuracy: `if not val_accuracies`, which fails on an array",
             "early_stopping_on_accuracy",
             ("    best, best_epoch, waited = None, 0, 0\n",

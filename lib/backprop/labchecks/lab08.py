@@ -290,7 +290,8 @@ def compare_decisions(early_stopping_on_accuracy, accuracies, patience, min_delt
         k = wrong[0]
         hints = [hint for hint, decisions in (mistakes or {}).items()
                  if [d[part] for d in decisions] == got]
-        checks.check_true(False, f"{what} = {got[k]} after {k} epochs, expected {want[k]}; "
+        epochs = f"{k} epoch" + ("" if k == 1 else "s")
+        checks.check_true(False, f"{what} = {got[k]} after {epochs}, expected {want[k]}; "
                           f"{len(wrong)} of the {len(got)} prefixes are wrong\n  (accuracies "
                           f"{checks.format_values(accuracies)}, a {kind}, patience={patience}, "
                           f"min_delta={min_delta})" + "".join(f"\n  Hint: {h}" for h in hints))
@@ -298,9 +299,9 @@ def compare_decisions(early_stopping_on_accuracy, accuracies, patience, min_delt
 
 
 # Ties with min_delta only on values that binary floats hold exactly (eighths).
-_CASES = [([0.5, 0.62, 0.7, 0.69, 0.71, 0.7, 0.74, 0.73, 0.72, 0.735], 3, 0.0, False),
+_CASES = [([0.5, 0.6, 0.6, 0.6, 0.6, 0.7], 2, 0.0, False),
+          ([0.5, 0.62, 0.7, 0.69, 0.71, 0.7, 0.74, 0.73, 0.72, 0.735], 3, 0.0, False),
           ([0.25, 0.5, 0.625, 0.6875, 0.75, 0.875, 0.9, 0.91, 0.92, 0.93], 3, 0.125, False),
-          ([0.5, 0.6, 0.6, 0.6, 0.6, 0.7], 2, 0.0, False),
           ([0.25, 0.5, 0.45, 0.53, 0.5, 0.49, 0.56], 2, 0.02, True)]
 
 
@@ -316,6 +317,9 @@ def _mistakes(accuracies, patience, min_delta):
         "subtract it?": _decisions_if(lambda v, best, previous: v > best, accuracies, patience),
         "accuracy must go UP to improve (the lesson's loss had to go down)":
             _decisions_if(lambda v, best, previous: v < best - min_delta, accuracies, patience),
+        "best_epoch is the latest IMPROVING epoch, whose weights are kept, not simply the "
+        "highest accuracy: with min_delta > 0 they differ": [
+            (e[0], int(np.argmax(accuracies[:k])) + 1 if k else 0) for k, e in enumerate(expected)],
         "epochs are numbered from 1: val_accuracies[0] is epoch 1": _decisions_if(
             lambda v, best, previous: v > best + min_delta, accuracies, patience, offset=-1),
         f"you stop one epoch too early: {patience} epochs without improvement are allowed "
