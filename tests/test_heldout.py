@@ -64,18 +64,23 @@ def test_lab06_library_cnn_computes_what_the_learners_network_computes():
 
 def test_lab08_library_model_is_the_learners_network_in_evaluation_mode():
     lab, rng = fresh("lab08"), np.random.default_rng(2)
-    model = Sequential(Linear(64, 16, rng=rng), ReLU(), Dropout(0.5, rng), Linear(16, 10, rng=rng))
+    model = Sequential(Linear(64, 16, rng=rng), ReLU(), Linear(16, 10, rng=rng))
     x = rng.standard_normal((6, 64))
     np.testing.assert_allclose(lab.library_model(model).forward(x), train.predict(model, x))
+    with pytest.raises(LabCheckError, match="YourDropConnect"):
+        lab.library_model(Sequential(Linear(64, 16, rng=rng), ReLU(), Dropout(0.5, rng),
+                                     Linear(16, 10, rng=rng)))
 
 
 def test_lab08_retrained_setting_reaches_the_target_and_a_malformed_one_is_named():
     lab = fresh("lab08")
     *_, X_test, y_test = lab.noisy_digits()
-    model = lab.retrained({"p": 0.5, "weight_decay": 0.0, "patience": 10})
+    model = lab.retrained({"p": 0.3, "strength": 0.03, "patience": 10})
     assert train.accuracy(train.predict(model, X_test), y_test) >= 0.856
     with pytest.raises(LabCheckError, match="an integer patience >= 1"):
-        lab.retrained({"p": 0.5, "weight_decay": 0.0, "patience": 0})
+        lab.retrained({"p": 0.3, "strength": 0.03, "patience": 0})
+    with pytest.raises(LabCheckError, match="the keys p, strength and patience"):
+        lab.retrained({"p": 0.3, "weight_decay": 0.03, "patience": 10})
 
 
 def test_lab09_new_points_lie_on_the_surfaces_of_the_saddle_problem():
@@ -156,13 +161,56 @@ def test_lab06_a_network_that_looks_the_test_digits_up_earns_nothing():
         lab.check_build_and_train(cheat)
 
 
+class _DropConnectOfTheSolution(Layer):
+    """The lab's YourDropConnect around the solution's dropconnect_forward, or around one that
+    forgets the scale of the kept weights."""
+
+    def __init__(self, in_features, out_features, p, rng, scaled=True):
+        super().__init__()
+        self.params = Linear(in_features, out_features, rng=rng).params
+        self.p, self.rng, self.scaled = p, rng, scaled
+
+    def forward(self, x):
+        W = self.params["W"]
+        keep = self.rng.random(W.shape) >= self.p
+        mask = (keep / (1 - self.p) if self.scaled else keep * 1.0) if self.training else 1.0
+        return x @ (W * mask) + self.params["b"]
+
+
+def _solution_group_lasso(strength):
+    def regularizer(model):
+        W = model.params["0.W"]
+        lengths = np.linalg.norm(W, axis=1, keepdims=True)
+        model.grads["0.W"][...] += strength * W / np.where(lengths > 0, lengths, 1.0)
+        return strength * float(lengths.sum())
+    return regularizer
+
+
+def _lab08_model(rng, scaled=True):
+    return Sequential(Linear(64, 128, rng=rng), ReLU(),
+                      _DropConnectOfTheSolution(128, 10, 0.3, rng, scaled))
+
+
 def test_lab08_an_untrained_network_misses_the_target():
-    rng = np.random.default_rng(5)
-    model = Sequential(Linear(64, 128, rng=rng), ReLU(), Dropout(0.5, rng),
-                       Linear(128, 10, rng=rng))
+    model = _lab08_model(np.random.default_rng(5))
     with pytest.raises(LabCheckError,
                        match=r"held-out accuracy .* expected at least .* on both\n  \(your model"):
-        fresh("lab08").check_build_and_train(model)
+        fresh("lab08").check_build_and_train(model, {"p": 0.3, "strength": 0.03, "patience": 10},
+                                             _solution_group_lasso)
+
+
+def test_lab08_an_unscaled_dropconnect_layer_is_caught_before_the_accuracy():
+    model = _lab08_model(np.random.default_rng(5), scaled=False)
+    with pytest.raises(LabCheckError, match=r"does not scale the kept weights"):
+        fresh("lab08").check_build_and_train(model, {"p": 0.3, "strength": 0.03, "patience": 10},
+                                             _solution_group_lasso)
+
+
+def test_lab08_a_setting_without_the_remedies_is_named():
+    model = _lab08_model(np.random.default_rng(5))
+    with pytest.raises(LabCheckError, match=r"p = 0 and strength = 0; expected both > 0"):
+        fresh("lab08").check_build_and_train(model, {"p": 0.0, "strength": 0.0, "patience": 10},
+                                             _solution_group_lasso)
 
 
 def test_lab02_zero_weights_are_told_they_know_nothing():
