@@ -33,7 +33,7 @@ PLANTED = {
     "lab02_losses": "mse_loss: forgot to divide the gradient by the number of entries",
     "lab03_chain_rule": "pow_backward: a.data ** n-1 without parentheses",
     "lab04_backprop_mlp": "linear_backward: forgot to transpose x in dW",
-    "lab05_optimizers": "adam_update: eps inside the square root",
+    "lab05_optimizers": "adamax_update: u bias-corrected too, as Adam's v",
     "lab06_cnn": "conv_backward_naive: windows ignore the stride",
     "lab07_rnn": "rnn_backward: forgot the gradient from the next step",
     "lab08_overfitting": "dropout_backward: multiplies by (mask > 0), losing the scale",
