@@ -73,7 +73,8 @@ def _nesterov_mistakes_w(w, dw, v, lr, momentum, v_new):
     return {
         "that is heavy-ball momentum (the step along v_new alone): Nesterov's step also "
         "looks ahead, from the point your parameters stand for": w - lr * v_new,
-        "the look-ahead uses the OLD velocity v; it should use v_new": w - lr * (dw + momentum * v),
+        "the look-ahead uses the OLD velocity v; it should use v_new":
+            w - lr * (dw + momentum * v),
         "wrong sign: step against the gradient and the velocity":
             w + lr * (dw + momentum * v_new),
         "the step ignores the velocity: plain gradient descent": w - lr * dw,
@@ -160,7 +161,8 @@ def check_adamax_step(adamax_update):
     invariants: the first step from m = u = 0, and steps on a constant gradient."""
     with checks.report("adamax_update (step)"):
         w, dw, m, u, t, lr, beta1, beta2, eps = _W, _DW, _M, _U, _T, _LR, _BETA1, _BETA2, _EPS
-        name = f"adamax_update(w, dw, m, u, t={t}, lr={lr}, beta1={beta1}, beta2={beta2}, eps={eps})"
+        name = (f"adamax_update(w, dw, m, u, t={t}, lr={lr}, beta1={beta1}, beta2={beta2}, "
+                f"eps={eps})")
         returned = checks.check_call(name, adamax_update, w.copy(), dw.copy(), m.copy(),
                                      u.copy(), t, lr, beta1, beta2, eps)
         w_new = _pair(name, returned, 3)[0]
@@ -335,7 +337,9 @@ def _check_rules_replayed(nesterov_update, adamax_update):
     grad_f = lambda w: _TINY_A @ (np.asarray(w) - _TINY_STAR)  # noqa: E731
     w, v, path = _TINY_START.copy(), np.zeros(2), [_TINY_START.copy()]
     for _ in range(3):
-        w, v = nesterov_update(w, grad_f(w), v, 0.1, 0.9)
+        w, v = _pair("nesterov_update", checks.check_call(
+            "nesterov_update(w, dw, v, lr=0.1, momentum=0.9)", nesterov_update, w, grad_f(w), v,
+            0.1, 0.9), 2)
         path.append(np.array(w, dtype=float))
     options = dict(lr=0.1, momentum=0.9)
     old_velocity, heavy_ball, v_old = [_TINY_START.copy()], _library_path(
@@ -350,6 +354,9 @@ def _check_rules_replayed(nesterov_update, adamax_update):
                        mistakes={"the look-ahead uses the old velocity; it should use v_new":
                                      np.array(old_velocity),
                                  "that is heavy-ball momentum, not Nesterov's": heavy_ball})
+    name = "adamax_update(w, dw, m, u, t, lr=0.1, beta1=0.8, beta2=0.9, eps=1e-8)"
+    _pair(name, checks.check_call(name, adamax_update, _TINY_START.copy(), grad_f(_TINY_START),
+                                  np.zeros(2), np.zeros(2), 1, 0.1, 0.8, 0.9, 1e-8), 3)
     with np.errstate(divide="ignore", invalid="ignore"):
         path = _adamax_replay(adamax_update, grad_f, _TINY_START, 3, lr=0.1, beta1=0.8,
                               beta2=0.9, eps=1e-8)
