@@ -33,7 +33,7 @@ PLANTED = {
     "lab02_losses": "huber_loss: forgot to divide the gradient by the number of entries",
     "lab03_chain_rule": "pow_backward: a.data ** n-1 without parentheses",
     "lab04_backprop_mlp": "network_backward: dW2 from a1 instead of h1 = tanh(a1)",
-    "lab05_optimizers": "adam_update: eps inside the square root",
+    "lab05_optimizers": "adamax_update: u bias-corrected too, as Adam's v",
     "lab06_cnn": "conv_backward_naive: windows ignore the stride",
     "lab07_rnn": "rnn_backward: forgot the gradient from the next step",
     "lab08_overfitting": "dropconnect_backward: dW with (mask > 0), losing the scale",
