@@ -1,4 +1,5 @@
-"""Lab 07's build-and-train check measures held-out waves itself: an untrained model fails it."""
+"""Lab 07's build-and-train check measures held-out waves itself: an untrained model fails it;
+its gate hint names the gate whose columns of a gradient are wrong."""
 import numpy as np
 import pytest
 
@@ -12,7 +13,16 @@ def test_held_out_waves_are_not_the_training_waves():
 
 def test_an_untrained_model_misses_the_target():
     H = 4
-    params = {"Wx": np.zeros((1, H)), "Wh": np.zeros((H, H)), "b": np.zeros(H),
+    params = {"Wx": np.zeros((1, 3 * H)), "Wh": np.zeros((H, 3 * H)), "b": np.zeros(3 * H),
               "Wy": np.zeros((H, 1)), "by": np.zeros(1)}
     with pytest.raises(LabCheckError, match="held-out waves"):
         fresh("lab07").check_build_and_train(params)
+
+
+def test_the_gate_hint_names_the_gate_whose_columns_are_wrong():
+    expected = np.arange(12.0).reshape(2, 6)         # H = 2: columns r 0-1, z 2-3, n 4-5
+    received = expected.copy()
+    received[1, 3] += 1.0
+    hint = lab07.gate_hint(received, expected)
+    assert "the update gate z" in hint and "the reset gate r and the candidate n are right" in hint
+    assert lab07.gate_hint(expected, expected) is None

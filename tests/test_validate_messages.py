@@ -35,7 +35,7 @@ PLANTED = {
     "lab04_backprop_mlp": "linear_backward: forgot to transpose x in dW",
     "lab05_optimizers": "adam_update: eps inside the square root",
     "lab06_cnn": "conv_backward_naive: windows ignore the stride",
-    "lab07_rnn": "rnn_backward: forgot the gradient from the next step",
+    "lab07_rnn": "gru_step_backward: dh_prev without the direct path through z",
     "lab08_overfitting": "dropout_backward: multiplies by (mask > 0), losing the scale",
     "lab09_local_minima": "hessian_vector_product: forgot to divide by 2 * eps",
     "lab11_normalization": "batchnorm_backward: dgamma from x instead of xhat",
