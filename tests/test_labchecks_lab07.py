@@ -26,3 +26,17 @@ def test_the_gate_hint_names_the_gate_whose_columns_are_wrong():
     hint = lab07.gate_hint(received, expected)
     assert "the update gate z" in hint and "the reset gate r and the candidate n are right" in hint
     assert lab07.gate_hint(expected, expected) is None
+
+
+def test_a_wrong_gate_that_is_no_known_mistake_is_named_by_its_columns():
+    def gru_step_forward(x, h_prev, Wx, Wh, b):
+        return lab07._library_step(x, h_prev, Wx, Wh, b), (x, h_prev, Wx, Wh, b)
+
+    def gru_step_backward(dh_next, cache):
+        grads = lab07._step_grads(*cache, dh_next)
+        H = cache[3].shape[0]
+        grads[2][:, H:2 * H] *= 0.5                   # the update gate's columns of dWx
+        return tuple(grads)
+
+    with pytest.raises(LabCheckError, match="the wrong columns are those of the update gate z"):
+        fresh("lab07").check_gru_step_backward(gru_step_backward, gru_step_forward)

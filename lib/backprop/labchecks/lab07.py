@@ -19,6 +19,7 @@ from backprop.sequence import clip_grad_norm as library_clip_grad_norm
 NAMES = ["dx", "dh_prev", "dWx", "dWh", "db"]
 SEQUENCE_NAMES = ["dx", "dh0", "dWx", "dWh", "db"]
 GATED = ["Wx", "Wh", "b"]  # the gradients with a block of columns per gate
+CHECK_ORDER = [2, 4, 3, 0, 1]  # dWx, db, dWh, then dx and the state's gradient
 GATES = ["the reset gate r", "the update gate z", "the candidate n"]
 STEP_HINTS = {
     "z_sign": "the update gate z: your dz has the wrong sign. A larger z moves h_next towards "
@@ -163,7 +164,8 @@ def check_gru_step_backward(gru_step_backward, gru_step_forward):
                               "gru_step_backward changed dh_next in place (dh_next *= ...): "
                               "make a new array; the caller still needs dh_next.")
             mistakes = _step_mistakes(*args, dh_next)
-            for i, (name, received) in enumerate(zip(NAMES, result)):
+            for i in CHECK_ORDER:  # the gradients with a block per gate first: they name it
+                name, received = NAMES[i], result[i]
                 def h_next_of(value, i=i):
                     return _library_step(*[value if j == i else arg for j, arg in enumerate(args)])
                 numeric = gradcheck.numerical_gradient(h_next_of, args[i].copy(), dh_next)
@@ -251,7 +253,8 @@ def check_gru_backward(gru_backward, gru_forward):
                 layer.load_state_dict({"Wx": Wx_, "Wh": Wh_, "b": b_})
                 return layer.forward(x_, h0=h0_)
 
-            for i, (name, received) in enumerate(zip(SEQUENCE_NAMES, result)):
+            for i in CHECK_ORDER:
+                name, received = SEQUENCE_NAMES[i], result[i]
                 numeric = gradcheck.numerical_gradient(lambda v, i=i: all_states(i, v),
                                                        args[i].copy(), dh)
                 hint = gate_hint(received, numeric) if name[1:] in GATED else None
