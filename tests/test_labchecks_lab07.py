@@ -1,5 +1,6 @@
-"""Lab 07's build-and-train check measures held-out waves itself: an untrained model fails it;
-its gate hint names the gate whose columns of a gradient are wrong."""
+"""Lab 07's build-and-train check measures held-out waves itself: an untrained model fails it,
+a GRU trained as the solution trains meets the target on every draw; its gate hint names the
+gate whose columns of a gradient are wrong."""
 import numpy as np
 import pytest
 
@@ -40,3 +41,39 @@ def test_a_wrong_gate_that_is_no_known_mistake_is_named_by_its_columns():
 
     with pytest.raises(LabCheckError, match="the wrong columns are those of the update gate z"):
         fresh("lab07").check_gru_step_backward(gru_step_backward, gru_step_forward)
+
+
+def _trained_gru(hidden_size=16, steps=500, lr=0.3, max_norm=0.5, seed=0):
+    """The lab's model trained as its solution does (plain gradient descent, global clipping),
+    with the library's GRU: the weights a correct answer produces."""
+    from backprop.gated import GRU
+    from backprop.layers import Sequential
+    from backprop.losses import mse_loss
+    from backprop.optim import SGD
+    from backprop.sequence import TemporalLinear, clip_grad_norm
+    inputs, targets = lab07.sine_waves(64, seed=0)
+    init_rng = np.random.default_rng(seed)
+    model = Sequential(GRU(1, hidden_size, rng=init_rng),
+                       TemporalLinear(hidden_size, 1, rng=init_rng))
+    model.load_state_dict({
+        "0.Wx": init_rng.uniform(-0.25, 0.25, (1, 3 * hidden_size)),
+        "0.Wh": init_rng.uniform(-0.25, 0.25, (hidden_size, 3 * hidden_size)),
+        "0.b": np.zeros(3 * hidden_size),
+        "1.W": init_rng.standard_normal((hidden_size, 1)) * 0.25, "1.b": np.zeros(1)})
+    optimizer = SGD(model, lr=lr)
+    for _ in range(steps):
+        _, dout = mse_loss(model.forward(inputs), targets)
+        optimizer.zero_grad()
+        model.backward(dout)
+        clip_grad_norm(model, max_norm)
+        optimizer.step()
+    state = model.state_dict()
+    return {"Wx": state["0.Wx"], "Wh": state["0.Wh"], "b": state["0.b"], "Wy": state["1.W"],
+            "by": state["1.b"]}
+
+
+def test_a_trained_gru_meets_the_target_on_every_draw():
+    params = _trained_gru()
+    errors = [lab07.sine_mse(params, *lab07.sine_waves(200, seed=seed)) for seed in range(40)]
+    assert max(errors) < 0.75 * lab07.TARGET_MSE, errors
+    fresh("lab07").check_build_and_train(params)
