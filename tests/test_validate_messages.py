@@ -35,7 +35,7 @@ PLANTED = {
     "lab04_backprop_mlp": "network_backward: dW2 from a1 instead of h1 = tanh(a1)",
     "lab05_optimizers": "adamax_update: u bias-corrected too, as Adam's v",
     "lab06_cnn": "conv_backward_naive: windows ignore the stride",
-    "lab07_rnn": "rnn_backward: forgot the gradient from the next step",
+    "lab07_rnn": "gru_step_backward: dh_prev without the direct path through z",
     "lab08_overfitting": "dropconnect_backward: dW with (mask > 0), losing the scale",
     "lab09_local_minima": "hessian_vector_product: forgot to divide by 2 * eps",
     "lab11_normalization": "batchnorm_backward: dgamma from x instead of xhat",
