@@ -242,6 +242,8 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.ip = os.path.join(self._run_dir, "kernel")
             self.connection_file = os.path.join(self._run_dir, "kernel.json")
             self._input_dir = self._private_copy(kw.get("cwd") or os.getcwd())
+            self.log.info("Sandbox %s (user id %d) for %s", self._run_dir, self._uid,
+                          kw.get("cwd") or os.getcwd())
         return await super()._async_pre_start_kernel(**kw)
 
     @staticmethod

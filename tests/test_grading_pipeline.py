@@ -299,6 +299,26 @@ def _processes_left(before, secret, seconds=20):
     return found
 
 
+def _whose(pid, log):
+    """What is known of a process left by grading: its state, its ancestors, and the submission
+    whose sandbox it runs in (from the 'Sandbox <folder> ... for <submission>' log lines)."""
+    lines = [f"process {pid}:"]
+    while pid > 1:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            break
+        field = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        lines.append(f"  {pid} {field['State'].strip()} uid {field['Uid'].split()[0]}: "
+                     f"{command[:120]}")
+        folder = re.search(r"/tmp/backprop-kernel-\w+", command)
+        if folder and (owner := re.search(re.escape(folder[0]) + r" .*? for (\S+)", log)):
+            lines.append(f"  sandbox of {owner[1]}")
+        pid = int(field["PPid"])
+    return "\n".join(lines)
+
+
 def _manual_scores(root):
     with sqlite3.connect(root / "gradebook.db") as db:
         return db.execute("select count(*) from grade where manual_score is not null "
@@ -332,6 +352,9 @@ def course(tmp_path_factory):
     time.sleep(2)  # what outlived its kernel would act now (hostile_fork_survivor: every 0.5 s)
     course.after = {"processes": _processes_left(course.before["processes"], course.secret),
                     "manual scores": _manual_scores(course.root)}
+    course.after["left"] = [_whose(pid, course.log("autograde"))
+                            for pid in course.after["processes"]
+                            if pid not in course.before["processes"]]
     course.nbgrader("generate_feedback", "*")
     course.nbgrader("export", "--to", str(course.root / "grades.csv"))
     course.after.update(course=_tree_digest(course.root, skip=_WRITTEN_BY_NBGRADER),
@@ -441,7 +464,8 @@ def test_no_file_outside_a_students_own_folder_changes(course):
 def test_no_process_of_the_run_is_left(course):
     left = {pid: command for pid, command in course.after["processes"].items()
             if pid not in course.before["processes"]}
-    assert not left, f"processes started by grading outlived it: {left}"
+    assert not left, (f"processes started by grading outlived it: {left}\n"
+                      + "\n".join(course.after["left"]))
 
 
 @sandboxed

@@ -418,19 +418,26 @@ def _check_setting(setting):
 
 def _your_layer_is_used_and_scaled(model, p):
     """The learner's DropConnect layer in `model`: its p is the setting's, and in training mode
-    its output averaged over many masks is its evaluation-mode output (the scale is right)."""
-    import copy
-    layer = copy.deepcopy(model[2])
-    checks.check_true(np.isclose(getattr(layer, "p", None) or 0.0, p),
-                      f"the DropConnect layer of your model has p = {getattr(layer, 'p', None)}, "
+    its output averaged over many masks is its evaluation-mode output (the scale is right).
+    The layer itself is used (it may live in another process when graded: no copy of it can be
+    made) and left as it was found, but for its random generator."""
+    layer = model[2]
+    found_p = getattr(layer, "p", None)
+    checks.check_true(np.isclose(found_p or 0.0, p),
+                      f"the DropConnect layer of your model has p = {found_p}, "
                       f"expected {p}, the p of chosen_setting\n  Hint: keep the network that "
                       "train_with_your_parts returned for the chosen setting")
+    training = bool(getattr(layer, "training", True))
     h = np.abs(np.random.default_rng(4).standard_normal((3, layer.params["W"].shape[0])))
-    layer.p, layer.rng = 0.5, np.random.default_rng(6)
-    layer.eval()
-    plain = layer.forward(h) - layer.params["b"]
-    layer.train()
-    mean = np.mean([layer.forward(h) for _ in range(2000)], axis=0) - layer.params["b"]
+    try:
+        layer.p, layer.rng = 0.5, np.random.default_rng(6)
+        layer.eval()
+        plain = layer.forward(h) - layer.params["b"]
+        layer.train()
+        mean = np.mean([layer.forward(h) for _ in range(2000)], axis=0) - layer.params["b"]
+    finally:
+        layer.p = found_p
+        layer.train() if training else layer.eval()
     ratio = float(np.sum(mean * plain) / np.sum(plain * plain))
     checks.check_scalar("your model's DropConnect layer (p = 0.5): its training-mode output, "
                         "averaged over 2000 masks, relative to its evaluation-mode output",
