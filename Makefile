@@ -11,6 +11,13 @@ STAMP  := $(VENV)/.installed
 # several times faster on a busy one (threads wait for each other). Kernels inherit this.
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
+# The same numbers on every x86-64 machine: NumPy's AVX-512 loops and OpenBLAS's AVX-512 kernels
+# round differently from their AVX2 ones, and a lesson's chaotic experiment (lesson 11's deep
+# networks) then ends elsewhere than its committed output. Both pinned to AVX2 (names another
+# machine does not know are ignored). Kernels inherit this; conftest.py and
+# tools/execute_notebooks.py set the same for runs without make.
+export NPY_DISABLE_CPU_FEATURES ?= X86_V4 AVX512_ICL AVX512_SPR
+export OPENBLAS_CORETYPE ?= Haswell
 # jupyter refuses to run as root without --allow-root (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 

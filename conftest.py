@@ -1,5 +1,6 @@
-"""pytest set-up shared by tests/, lessons/ and solutions/ (nbval): one BLAS thread, and a course
-secret for the hidden tests of the solution notebooks.
+"""pytest set-up shared by tests/, lessons/ and solutions/ (nbval): one BLAS thread, NumPy and
+OpenBLAS pinned to their AVX2 code (as the Makefile pins them), and a course secret for the
+hidden tests of the solution notebooks.
 
 The course's models are small; on a 2-core machine several BLAS threads wait for each other and
 make notebooks several times slower. Set before any kernel starts, so the kernels inherit it.
@@ -13,6 +14,9 @@ import secrets
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The committed lessons' numbers on every x86-64 machine (the Makefile says why).
+os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", "X86_V4 AVX512_ICL AVX512_SPR")
+os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
 os.environ.setdefault("BACKPROP_COURSE_SECRET", secrets.token_hex(16))
 
 

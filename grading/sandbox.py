@@ -296,6 +296,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.checker = Checker(folder, command, env=env)
             return
         uid = self._draw_uid(besides=self._uid)
+        self.log.info("Sandbox %s: checker user id %d", self._run_dir, uid)
         folder = os.path.join(self._run_dir, "checker")
         os.mkdir(folder)
         os.chown(folder, uid, uid)

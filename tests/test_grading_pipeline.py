@@ -269,9 +269,19 @@ def _repository_digest():
     return digests
 
 
-def _processes_of_the_run(secret):
-    """{pid: command line} of the processes started by this run's grading: run by a sandbox
-    user id, or carrying the run's secret in their environment."""
+# The user ids of the run's sandboxes, as the grader logs them: other tests (test_course_secret,
+# test_late_grading, ...) run sandboxed kernels on the other pytest worker at the same time.
+_SANDBOX_UIDS = re.compile(r"Sandbox /\S+ (?:\(user id|: checker user id) (\d+)")
+
+
+def _sandbox_uids(log):
+    return {int(uid) for uid in _SANDBOX_UIDS.findall(log)}
+
+
+def _processes_of_the_run(secret, uids=None):
+    """{pid: command line} of the processes started by this run's grading: run by one of its
+    sandboxes' user ids `uids` (None: any sandbox user id), or carrying the run's secret in
+    their environment."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -283,17 +293,17 @@ def _processes_of_the_run(secret):
             command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
         except (OSError, StopIteration, ValueError):
             continue
-        if uid >= 200000 or secret.encode() in environ:
+        if (uid in uids if uids is not None else uid >= 200000) or secret.encode() in environ:
             found[int(entry)] = command.decode(errors="replace")[:200]
     return found
 
 
-def _processes_left(before, secret, seconds=20):
+def _processes_left(before, secret, uids, seconds=20):
     """The processes of the run, waiting up to `seconds` for those not in `before` to go: a
     killed process with gigabytes mapped (the memory-hungry students' kernels) can take seconds
     to leave /proc on a busy machine; one that outlived its kernel stays."""
     deadline = time.monotonic() + seconds
-    while (found := _processes_of_the_run(secret)).keys() - before.keys() \
+    while (found := _processes_of_the_run(secret, uids)).keys() - before.keys() \
             and time.monotonic() < deadline:
         time.sleep(0.5)
     return found
@@ -350,8 +360,11 @@ def course(tmp_path_factory):
     sandbox = [] if not NO_SANDBOX else ["--SandboxedKernelManager.sandbox=False"]
     course.nbgrader("autograde", "*", f"--Execute.timeout={CELL_TIMEOUT}", *sandbox)
     time.sleep(2)  # what outlived its kernel would act now (hostile_fork_survivor: every 0.5 s)
-    course.after = {"processes": _processes_left(course.before["processes"], course.secret),
-                    "manual scores": _manual_scores(course.root)}
+    course.after = {"sandbox uids": _sandbox_uids(course.log("autograde"))}
+    course.after.update(
+        processes=_processes_left(course.before["processes"], course.secret,
+                                  course.after["sandbox uids"] if not NO_SANDBOX else set()),
+        **{"manual scores": _manual_scores(course.root)})
     course.after["left"] = [_whose(pid, course.log("autograde"))
                             for pid in course.after["processes"]
                             if pid not in course.before["processes"]]
@@ -462,6 +475,10 @@ def test_no_file_outside_a_students_own_folder_changes(course):
 
 @sandboxed
 def test_no_process_of_the_run_is_left(course):
+    graded = sum(len(students_of(lab)) for lab in LABS if lab not in course.ungradable)
+    assert len(course.after["sandbox uids"]) >= graded, (
+        f"the grader logged {len(course.after['sandbox uids'])} sandbox user ids for "
+        f"{graded} submissions: the processes of the run cannot all be told apart")
     left = {pid: command for pid, command in course.after["processes"].items()
             if pid not in course.before["processes"]}
     assert not left, (f"processes started by grading outlived it: {left}\n"

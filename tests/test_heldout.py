@@ -208,7 +208,7 @@ def test_lab08_an_unscaled_dropconnect_layer_is_caught_before_the_accuracy():
 
 def test_lab08_a_setting_without_the_remedies_is_named():
     model = _lab08_model(np.random.default_rng(5))
-    with pytest.raises(LabCheckError, match=r"p = 0 and strength = 0; expected both > 0"):
+    with pytest.raises(LabCheckError, match=r"p = 0 and strength = 0; both must be > 0"):
         fresh("lab08").check_build_and_train(model, {"p": 0.0, "strength": 0.0, "patience": 10},
                                              _solution_group_lasso)
 

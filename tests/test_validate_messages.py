@@ -40,9 +40,11 @@ PLANTED = {
     "lab09_local_minima": "hessian_vector_product: forgot to divide by 2 * eps",
     "lab11_normalization": "batchnorm_backward: dgamma from x instead of xhat",
 }
-# "= 3.35, expected 17.1" (an entry or a number), "has shape (3,), expected (2, 3)"
-_NUMBER = r"-?(?:[\d.]+(?:e[+-]\d+)?|inf|nan)"
-RECEIVED_AND_EXPECTED = re.compile(rf"(?:= |is |accuracy ){_NUMBER}.*[,;] expected (?:at least )?"
+# "= 3.35, expected 17.1" (an entry, a number or a truth value), "is 0.3, expected below 0.1",
+# "has shape (3,), expected (2, 3)"
+_NUMBER = r"-?(?:[\d.]+(?:e[+-]\d+)?|inf|nan|True|False)"
+RECEIVED_AND_EXPECTED = re.compile(rf"(?:= |is |accuracy ){_NUMBER}.*[,;] expected "
+                                   rf"(?:at least |at most |below |above )?"
                                    rf"{_NUMBER}|has shape \([\d, ]*\), expected \([\d, ]*\)")
 
 

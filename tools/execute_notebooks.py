@@ -18,6 +18,11 @@ from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# What the Makefile exports for every kernel (one BLAS thread; NumPy's and OpenBLAS's AVX2 code,
+# so that a lesson's numbers are the same on every x86-64 machine), for runs without make.
+KERNEL_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                      "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+                      "OPENBLAS_CORETYPE": "Haswell"}
 
 
 def strip_volatile(nb):
@@ -49,8 +54,8 @@ def execute_in_place(path, timeout=300):
 
 def main(argv=None):
     # Small models: one BLAS thread is faster than several fighting for a busy machine's cores.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    for name, value in KERNEL_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+")
     parser.add_argument("--timeout", type=int, default=300, help="seconds per cell")

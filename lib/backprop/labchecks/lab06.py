@@ -101,7 +101,7 @@ def check_conv_output_size(conv_output_size):
                             [_library_output_size(*case) for case in sweep])
         for case, size in zip(cases, received):
             checks.check_true(isinstance(size, (int, np.integer)), (
-                f"conv_output_size{case} = {size!r} (a {type(size).__name__}), expected "
+                f"conv_output_size{case} = {size} (a {type(size).__name__}), expected "
                 f"{OUTPUT_SIZES[case]} (an int)\n  Hint: a size is a whole number (np.zeros and range "
                 "need an int): use // or int(...), not / or np.floor alone"))
 

@@ -214,7 +214,7 @@ def check_group_lasso_grad(group_lasso_grad):
         grad = np.asarray(grad, dtype=float)
         checks.check_true(np.all(np.isfinite(grad)), f"group_lasso_grad gives "
                           f"{np.sum(~np.isfinite(grad))} inf or NaN entries when row 1 of W is "
-                          "all zeros, expected none\n  Hint: a row of length 0 has no direction: "
+                          "all zeros; that row's gradient must be finite\n  Hint: a row of length 0 has no direction: "
                           "use the (sub)gradient 0 there, as np.sign(0) == 0 does for L1, and "
                           "divide only where the length is positive")
         checks.check_close("group_lasso_grad(W, 0.1), row 1 (all zeros in W)", grad[1],
@@ -454,7 +454,7 @@ def check_build_and_train(model, setting, your_group_lasso):
     with checks.report("build_and_train"):
         p, strength, _ = _check_setting(setting)
         checks.check_true(p > 0 and strength > 0, f"chosen_setting has p = {p:g} and strength "
-                          f"= {strength:g}; expected both > 0\n  Hint: this lab combines the "
+                          f"= {strength:g}; both must be > 0\n  Hint: this lab combines the "
                           "three remedies: choose among settings that use DropConnect and the "
                           "group lasso")
         trained = library_model(model)

@@ -300,25 +300,25 @@ def check_build_and_train(saddle, lambda_max, lambda_min, kind, escape, trained)
         _, grad = loss_and_grad(net, mse_loss, x, y)
         grad_norm = float(np.linalg.norm(grad))
         checks.check_true(grad_norm < 1e-6,
-                          f"the gradient at your saddle has norm {checks.format_number(grad_norm)}"
+                          f"the gradient's norm at your saddle is {checks.format_number(grad_norm)}"
                           ", expected 0 (below 1e-6): it is not a critical point."
                           "\n  Hint: with every weight zero, what does each output of the network "
                           "give, and which output biases minimise the squared error then?")
         low, high = hessian_extreme_eigenvalues(net, mse_loss, x, y, iters=300, tol=1e-10,
                                                 rng=np.random.default_rng(0))
-        checks.check_scalar("lambda_max, the largest Hessian eigenvalue at the saddle",
+        checks.check_scalar("lambda_max at the saddle",
                             lambda_max, high, rtol=1e-3, atol=1e-4, hint=(
             "power_iteration on hessian_vector_product at saddle gives the eigenvalue of "
             "largest magnitude, here the largest one"))
-        checks.check_scalar("lambda_min, the smallest Hessian eigenvalue at the saddle",
+        checks.check_scalar("lambda_min at the saddle",
                             lambda_min, low, rtol=1e-3, atol=1e-4, mistakes={
             "that is lambda_max again: power iteration finds the eigenvalue of largest "
             "magnitude; shift the operator so that the smallest one has it": high,
             "that is the shifted operator's eigenvalue: undo the shift to get H's": low - high,
             "that is the shifted operator's eigenvalue with its sign flipped: undo the shift "
             "to get H's": high - low})
-        checks.check_true(kind == "saddle", f"your classify_point called the point {kind!r}, "
-                          "expected 'saddle' (the library's check says so).\n  Hint: pass it "
+        checks.check_true(kind == "saddle", f"your classify_point calls your saddle a {kind!r}; "
+                          "the library's check calls it a saddle.\n  Hint: pass it "
                           "the two extreme eigenvalues, lambda_min and lambda_max, with the "
                           "tolerance 1e-5.")
         norm = float(np.linalg.norm(escape))
@@ -336,9 +336,9 @@ def check_build_and_train(saddle, lambda_max, lambda_min, kind, escape, trained)
         set_flat_params(net, trained)
         mse = _mse(net, x_test, y_test)
         checks.check_true(np.isfinite(mse) and mse < TARGET_MSE,
-                          f"your trained network's mean squared error on the 25 held-out points "
-                          f"is {checks.format_number(mse)}; expected below {TARGET_MSE} "
-                          f"(the saddle scores {checks.format_number(saddle_mse)}).\n  Hint: did "
+                          f"held-out MSE is {checks.format_number(mse)}, expected below "
+                          f"{TARGET_MSE} (your trained network on the 25 held-out points; the "
+                          f"saddle scores {checks.format_number(saddle_mse)}).\n  Hint: did "
                           "you start training from the saddle moved along escape, and did the "
                           "training loss fall?")
         print(f"held-out MSE {mse:.3f} after the escape (target < {TARGET_MSE}; at the saddle: "
