@@ -271,7 +271,7 @@ def _repository_digest():
 
 # The user ids of the run's sandboxes, as the grader logs them: other tests (test_course_secret,
 # test_late_grading, ...) run sandboxed kernels on the other pytest worker at the same time.
-_SANDBOX_UIDS = re.compile(r"Sandbox /\S+ (?:\(user id|: checker user id) (\d+)")
+_SANDBOX_UIDS = re.compile(r"Sandbox /[^\s:]+(?: \(user id|: checker user id) (\d+)")
 
 
 def _sandbox_uids(log):
