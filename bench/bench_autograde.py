@@ -16,6 +16,7 @@ The machine's load average is printed before and after: other programs slow grad
 slow a 2-worker run more than a 1-worker run on a 2-core machine.
 """
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,9 @@ from test_grading_pipeline import (COURSE_ID, FIRST_LAB, NO_SANDBOX, _lab,  # no
 MIX = ("correct", "half_done", "blank", "exception", "correct", "half_done", "infinite_loop",
        "blank", "correct", "exception")
 KIND_NAMES = {"exception": "crashing", "infinite_loop": "looping"}
+# Hidden tests draw their inputs from the course secret (docs/instructors.md): every run of the
+# bench grades with the same one, the environment's if set, else one made up for the bench.
+COURSE_SECRET = os.environ.get("BACKPROP_COURSE_SECRET") or secrets.token_hex(16)
 
 
 def make_class(root, students):
@@ -70,7 +74,8 @@ def grade(template, workspace, jobs, cell_timeout):
         options.append("--SandboxedKernelManager.sandbox=False")
     started = time.perf_counter()
     run = subprocess.run([sys.executable, "-m", "grading.parallel", FIRST_LAB, "--jobs",
-                          str(jobs), *options], cwd=root, capture_output=True, text=True)
+                          str(jobs), *options], cwd=root, capture_output=True, text=True,
+                         env=dict(os.environ, BACKPROP_COURSE_SECRET=COURSE_SECRET))
     seconds = time.perf_counter() - started
     if run.returncode not in (0, 1):  # 1: some submissions failed (named in the report)
         sys.exit(f"grading with {jobs} worker(s) stopped (exit {run.returncode}):\n"
