@@ -12,11 +12,11 @@ a failing hidden test can be run again on the same inputs.
 import os
 import secrets
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-# The committed lessons' numbers on every x86-64 machine (the Makefile says why).
-os.environ.setdefault("NPY_DISABLE_CPU_FEATURES", "X86_V4 AVX512_ICL AVX512_SPR")
-os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+from tools.execute_notebooks import KERNEL_ENVIRONMENT
+
+# One BLAS thread; the committed lessons' numbers on every x86-64 machine (the Makefile says why).
+for _name, _value in KERNEL_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
 os.environ.setdefault("BACKPROP_COURSE_SECRET", secrets.token_hex(16))
 
 

@@ -51,14 +51,19 @@ def _check_unary(rule, Value, op, forward, x, *, mistakes, label, extra=()):
     slope = _slope(forward, x)
     for held, upstream in [(0.0, 0.7), (0.25, -1.5)]:
         grad = _unary(rule, Value, op, x, upstream, held, extra)
-        where = f"a.grad for {label} at a = {checks.format_number(x)}, out.grad = {upstream}" + (
-            f", a.grad = {held} before" if held else "")
-        wrong = {hint: held + _wrong(value, kind, upstream)
-                 for hint, (value, kind) in mistakes.items()}
-        if held:
-            wrong[OVERWRITE] = slope * upstream
-        checks.check_scalar(where, grad, held + slope * upstream, rtol=1e-7, atol=1e-9,
-                            mistakes=wrong)
+        _check_operand("a", grad, slope, held, upstream, mistakes, label,
+                       f"a = {checks.format_number(x)}")
+
+
+def _check_operand(name, grad, slope, held, upstream, mistakes, label, at):
+    """One operand's gradient after the rule ran: what it held plus slope * upstream, with the
+    mistakes' values (and overwriting what it held) named."""
+    where = f"{name}.grad for {label} at {at}, out.grad = {upstream}" + (
+        f", {name}.grad = {held} before" if held else "")
+    wrong = {hint: held + _wrong(value, kind, upstream) for hint, (value, kind) in mistakes.items()}
+    if held:
+        wrong[OVERWRITE] = slope * upstream
+    checks.check_scalar(where, grad, held + slope * upstream, rtol=1e-7, atol=1e-9, mistakes=wrong)
 
 
 def _local(value):
@@ -104,14 +109,7 @@ def _check_binary(rule, Value, op, forward, x, y, *, label, mistakes_a, mistakes
         grads = _binary(rule, Value, op, x, y, upstream, held)
         for name, grad, slope, start, mistakes in zip(("a", "b"), grads, slopes, held,
                                                       (mistakes_a, mistakes_b)):
-            where = f"{name}.grad for {label} at {at}, out.grad = {upstream}" + (
-                f", {name}.grad = {start} before" if start else "")
-            wrong = {hint: start + _wrong(value, kind, upstream)
-                     for hint, (value, kind) in mistakes.items()}
-            if start:
-                wrong[OVERWRITE] = slope * upstream
-            checks.check_scalar(where, grad, start + slope * upstream, rtol=1e-7, atol=1e-9,
-                                mistakes=wrong)
+            _check_operand(name, grad, slope, start, upstream, mistakes, label, at)
 
 
 def _same_operand(rule, Value, op, forward, x, label):
