@@ -2,9 +2,9 @@
 
 Each check passes on the solution's answers (run from solutions/, without the notebook) and on
 the course library's own functions where the library has one, and names a typical mistake in
-its message. The notebook-level guarantees (graded cells pass on the solution and fail on the
-blank release; every catalogued mistake caught) are tested in test_lab_grading.py and
-test_mistakes.py.
+its message. The notebook-level guarantees (every solution cell runs: nbval on solutions/;
+graded cells fail on the blank release: test_lab_grading.py; every catalogued mistake caught:
+test_mistakes.py) are tested there.
 """
 import contextlib
 import io
