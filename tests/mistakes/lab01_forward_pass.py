@@ -81,10 +81,10 @@ MISTAKES = [
             hint='params["W1"] has shape'),
     Mistake("build_and_train: hardly trained (one epoch at a tiny learning rate)",
             "build_and_train",
-            [("lr=0.5", "lr=0.001"), ("epochs=20", "epochs=1")],
+            [("lr=0.5", "lr=0.001"), ("epochs=10", "epochs=1")],
             hint="train long enough"),
     Mistake("build_and_train: returns the untrained starting weights", "build_and_train",
-            ("    train.fit(model, losses.softmax_cross_entropy, optimizer, X_train, y_train, epochs=20,\n"
+            ("    train.fit(model, losses.softmax_cross_entropy, optimizer, X_train, y_train, epochs=10,\n"
              "              rng=np.random.default_rng(1), progress=False)\n", ""),
             hint="train long enough"),
 ]
