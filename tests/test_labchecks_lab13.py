@@ -112,9 +112,9 @@ def test_the_kl_check_names_the_standard_normal_prior_and_the_sum_over_the_batch
 def test_the_sampler_check_refuses_new_noise_in_backward_and_noise_in_evaluation(mistake,
                                                                                     named):
     lab = fresh("lab13")
-    lab.check_sampler(Sampler(np.random.default_rng(0)))
+    lab._check_sampler(Sampler(np.random.default_rng(0)))
     with pytest.raises(LabCheckError, match=named):
-        lab.check_sampler(Sampler(np.random.default_rng(0), **mistake))
+        lab._check_sampler(Sampler(np.random.default_rng(0), **mistake))
 
 
 def train_vae(kl_path=True, seed=0, hidden=128, epochs=40, lr=3e-3):

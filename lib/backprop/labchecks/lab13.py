@@ -345,7 +345,7 @@ def pca_error(k=K):
     return float(((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2).mean())
 
 
-def check_sampler(sampler):
+def _check_sampler(sampler):
     """The learner's sampling layer: the sample from the noise it kept, the backward pass with
     that same noise, no parameters, and z = mu in evaluation mode."""
     checks.check_true(isinstance(sampler, Layer),
@@ -392,7 +392,7 @@ def check_build_and_train(encoder, sampler, decoder):
     the reconstruction error against PCA's with as many components, and the mean KL per latent
     dimension (a VAE whose KL path works keeps it in KL_RANGE)."""
     with checks.report("build_and_train"):
-        check_sampler(sampler)
+        _check_sampler(sampler)
         for name, net in [("encoder", encoder), ("decoder", decoder)]:
             checks.check_true(isinstance(net, Layer), f"{name} should be the trained network "
                               f"made by vae_networks, got {type(net).__name__}.")
