@@ -4,15 +4,13 @@ The head reshapes are checked entry by entry against an explicit loop and, as a 
 by finite differences (the gradient of `split_heads` is `merge_heads` of the upstream
 gradient). The masked softmax is checked against a softmax over each row's allowed entries
 (the library's), stored values and invariants (masked entries exactly 0, a row with no allowed
-key all 0, no overflow). Every gradient of `mha_backward` is checked against finite
+key all 0, no floating-point error). Every gradient of `mha_backward` is checked against finite
 differences of this module's own forward pass, restarted from the intermediate value it belongs
 to, in reverse order of the forward's lines, so the first wrong gradient named is the first
 wrong line of the learner's backward. A wrong gradient is named by comparing it with what a
 mistake computes from the right gradients (a factor, a transpose, a wrong axis) or with the
 finite differences of a forward pass where a path is cut (v held constant).
 """
-import warnings
-
 import numpy as np
 
 from backprop import checks
@@ -71,7 +69,8 @@ def _unchanged(name, arrays, saved):
 
 # -- 1. split and merge the heads -----------------------------------------------------------------
 def _labelled(shape):
-    """An array whose entries say where they are: x[n, l, e] = 100 n + 10 l + e / 10 ..."""
+    """An array whose entries say where they are, e.g. for (N, L, E):
+    x[n, l, e] = 10 n + l + e / 100 + 0.5 (readable in a message while L < 10 and E < 100)."""
     grids = np.indices(shape)
     weights = [100.0, 10.0, 1.0, 0.01][-len(shape):]
     return sum(w * g for w, g in zip(weights, grids)) + 0.5
@@ -150,14 +149,16 @@ def _plain_softmax(scores):
     return softmax(np.asarray(scores, dtype=float), axis=-1)
 
 
-def _quietly(name, masked_softmax, scores, allowed, where):
-    """masked_softmax(scores, allowed); a NumPy warning (overflow, 0/0) fails the check."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
+def _quietly(masked_softmax, scores, allowed, where):
+    """masked_softmax(scores, allowed) with NumPy's floating-point errors raised (an overflow
+    in exp, 0/0, inf - inf): each fails the check. (np.errstate, unlike a warnings filter,
+    also reaches the learner's code when the grader runs it in another process.)"""
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
         return checks.check_call(f"masked_softmax {where}", masked_softmax, scores, allowed,
                                  hint=(
-            "NumPy warned (a RuntimeWarning): an overflow in exp, or 0/0 or inf - inf on a row "
-            "with no allowed key? Compute only what is finite, and give such rows weights 0."))
+            "NumPy flagged (and the test raised) a floating-point error: an overflow in exp, "
+            "or 0/0 or inf - inf on a row with no allowed key? Compute only what is finite, "
+            "and give such rows weights 0."))
 
 
 def check_masked_softmax(masked_softmax):
@@ -166,7 +167,7 @@ def check_masked_softmax(masked_softmax):
     with checks.report("masked_softmax"):
         scores = np.array([[0.0, np.log(3.0), 5.0, 1.0], [2.0, 2.0, 2.0, 2.0]])
         allowed = np.array([[True, True, False, False], [True, True, True, True]])
-        received = _quietly("masked_softmax", masked_softmax, scores, allowed,
+        received = _quietly(masked_softmax, scores, allowed,
                             "for a stored case")
         checks.check_close("masked_softmax(scores, allowed) for the stored case "
                            "[[0, log 3, 5, 1], [2, 2, 2, 2]], last two of row 0 masked",
@@ -184,7 +185,7 @@ def check_masked_softmax(masked_softmax):
             allowed[..., -1, :] = True
             where = f"for scores {shape} and allowed {mask_shape}"
             saved = [scores.copy(), allowed.copy()]
-            received = _quietly("masked_softmax", masked_softmax, scores, allowed, where)
+            received = _quietly(masked_softmax, scores, allowed, where)
             _unchanged("masked_softmax", [scores, allowed], saved)
             expected = _softmax_by_rows(scores, allowed)
             all_masked = np.broadcast_to(~allowed.any(axis=-1, keepdims=True), shape)
@@ -200,11 +201,11 @@ def check_masked_softmax(masked_softmax):
             changed = np.where(allowed, scores, 50.0 + scores)
             checks.check_close(f"masked_softmax with other scores at the masked entries {where} "
                                "(a masked score must not matter)",
-                               _quietly("masked_softmax", masked_softmax, changed, allowed, where),
+                               _quietly(masked_softmax, changed, allowed, where),
                                expected)
         scores = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1001.0, 0.0]])
         allowed = np.array([True, True, False])
-        received = _quietly("masked_softmax", masked_softmax, scores, allowed,
+        received = _quietly(masked_softmax, scores, allowed,
                             "for scores of +-1000")
         checks.check_close("masked_softmax for scores of +-1000 (no overflow)", received,
                            _softmax_by_rows(scores, allowed), hint=(
@@ -407,6 +408,8 @@ def bag_of_characters_loss(inputs, targets, mask, digits=DIGITS):
 
 
 def heldout_strings(rng=None, n=HELDOUT_SIZE):
+    """The held-out strings of the build-and-train check: the visible check's fixed ones, or
+    n drawn from `rng` (the hidden test's, from the course secret)."""
     return reversal_data(n, np.random.default_rng(HELDOUT_SEED) if rng is None else rng)
 
 
