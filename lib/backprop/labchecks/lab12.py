@@ -32,6 +32,8 @@ PARAMS = ["in_proj_weight", "in_proj_bias", "out_proj_weight", "out_proj_bias"]
 CHECK_ORDER = ["out_proj_bias", "out_proj_weight", "merged", "context", "v", "probs", "scores",
                "q", "k", "qkv", "in_proj_bias", "in_proj_weight", "x"]
 LINES = {
+    "out_proj_bias": "out = merged @ out_proj_weight.T + out_proj_bias",
+    "out_proj_weight": "out = merged @ out_proj_weight.T + out_proj_bias",
     "merged": "out = merged @ out_proj_weight.T + out_proj_bias",
     "context": "merged = merge_heads(context)",
     "v": "context = probs @ v",
@@ -40,6 +42,8 @@ LINES = {
     "q": "scores = q @ k^T / sqrt(d)",
     "k": "scores = q @ k^T / sqrt(d)",
     "qkv": "q, k, v = split_heads(qkv[..., :E]), ...",
+    "in_proj_bias": "qkv = x @ in_proj_weight.T + in_proj_bias",
+    "in_proj_weight": "qkv = x @ in_proj_weight.T + in_proj_bias",
     "x": "qkv = x @ in_proj_weight.T + in_proj_bias",
 }
 HEADS_MIXED = ("the heads got mixed: head h owns the features h*d ... (h+1)*d - 1 of each "
@@ -367,9 +371,9 @@ def check_mha_backward(mha_backward):
                 name = key if key in PARAMS else f"grads['{key}']"
                 checks.check_close(f"{name} for {shape}", grads[key], right[key],
                                    rtol=1e-5, atol=1e-7, mistakes=mistakes.get(key), hint=(
-                    f"the gradients after it are right: check the line that uses {key} "
-                    f"({LINES.get(key, 'the forward pass')}), its upstream gradient times its "
-                    "local derivative, summed over every use"))
+                    f"check the line that reads {key}, {LINES[key]}: the upstream gradient "
+                    "of its value times its local derivative, summed over every use (the "
+                    "gradients checked before this one are right)"))
         # causal: out at position t reads positions <= t only, so with dout at t alone, dx and
         # the gradients of q, k, v at the positions after t are 0
         N, L, E, H, t = 2, 5, 4, 2, 2
