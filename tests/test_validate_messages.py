@@ -39,6 +39,7 @@ PLANTED = {
     "lab08_overfitting": "dropconnect_backward: dW with (mask > 0), losing the scale",
     "lab09_local_minima": "hessian_vector_product: forgot to divide by 2 * eps",
     "lab11_normalization": "batchnorm_backward: dgamma from x instead of xhat",
+    "lab12_attention": "mha_backward: the 1/sqrt(d) of the scores missing in the backward pass",
     "lab13_generative": "negative_elbo: forgot the KL path into mu",
 }
 # "= 3.35, expected 17.1" (an entry, a number or a truth value), "is 0.3, expected below 0.1",

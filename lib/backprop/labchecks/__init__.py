@@ -1,4 +1,4 @@
-"""The visible checks of each lab, one module per lab (`lab01` ... `lab09`, `lab11`,
+"""The visible checks of each lab, one module per lab (`lab01` ... `lab09`, `lab11` ...
 `lab13`).
 
 A lab's test cell calls one function per answer, on an untouched copy of the module:
