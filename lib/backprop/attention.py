@@ -479,34 +479,35 @@ class GELU(Layer):
     def forward(self, x):
         x = self._input(x)
         if self.approximate == "tanh":
-            inner = x * x
-            inner *= 0.044715
-            inner += 1.0
-            inner *= x
-            inner *= _SQRT_2_OVER_PI  # sqrt(2/pi) (x + 0.044715 x^3)
-            t = np.tanh(inner, out=inner)
-            cdf = t + 1.0
-            cdf *= 0.5
-            self._cache = (x, cdf, t)
+            # (1 + tanh(u)) / 2 = sigmoid(2u) = 1 / (1 + exp(-2u)): one exp instead of a tanh,
+            # which costs NumPy twice as much; exp overflows to inf for very negative x, where
+            # the weight is then exactly 0, as it should be
+            weight = x * x
+            weight *= -2 * _SQRT_2_OVER_PI * 0.044715
+            weight -= 2 * _SQRT_2_OVER_PI
+            weight *= x  # -2u
+            with np.errstate(over="ignore"):
+                np.exp(weight, out=weight)
+            weight += 1.0
+            np.reciprocal(weight, out=weight)  # Phi(x) ~ sigmoid(2u)
         else:
             from scipy.special import erf  # scipy comes with scikit-learn
-            cdf = erf(x * (1.0 / math.sqrt(2.0)))
-            cdf += 1.0
-            cdf *= 0.5
-            self._cache = (x, cdf, None)
-        return x * cdf
+            weight = erf(x * (1.0 / math.sqrt(2.0)))
+            weight += 1.0
+            weight *= 0.5  # Phi(x)
+        self._cache = (x, weight)
+        return x * weight
 
     def backward(self, dout):
-        x, cdf, t = self._cache if self._cache is not None else (None, None, None)
+        x, cdf = self._cache if self._cache is not None else (None, None)
         dout = self._check_dout(dout, x.shape if x is not None else (),
                                 x.dtype if x is not None else None)
-        if t is not None:  # d/dx of x (1 + t) / 2 = (1 + t)/2 + x/2 (1 - t^2) u'(x)
+        if self.approximate == "tanh":  # s + x s (1 - s) 2u'(x), with s = sigmoid(2u)
             local = x * x
-            local *= 3 * 0.044715
-            local += 1.0
-            local *= _SQRT_2_OVER_PI * 0.5
+            local *= 2 * _SQRT_2_OVER_PI * 3 * 0.044715
+            local += 2 * _SQRT_2_OVER_PI
             local *= x
-            local *= 1.0 - t * t
+            local *= cdf * (1.0 - cdf)
         else:  # Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             local = x * x
             local *= -0.5
