@@ -1,10 +1,10 @@
 """Time one training step of the small character transformer against PyTorch (CPU).
 
-The model: `backprop.attention.CharTransformer` (token embedding + learned positions, 2 pre-norm
+The model: `backprop.attention.CharTransformer` (token embedding + learned positions, pre-norm
 causal blocks of 4-head attention and a GELU MLP of width 4E, final LayerNorm, linear head),
-vocabulary 94 (the characters of `backprop.data.load_text()`), E = 64, context 64, batch 32,
-the size lesson 12 trains. A step is forward, sequence cross-entropy, backward and an Adam
-update. The PyTorch model is the same network written with nn.Embedding, nn.LayerNorm,
+vocabulary 94 (the characters of `backprop.data.load_text()`), batch 32, in two sizes: the one
+lesson 12 trains (E = 32, 1 block, context 32) and a small GPT (E = 64, 2 blocks, context 64).
+A step is forward, sequence cross-entropy, backward and an Adam update. The PyTorch model is the same network written with nn.Embedding, nn.LayerNorm,
 nn.MultiheadAttention(batch_first=True), nn.Linear and nn.GELU(approximate="tanh"), starting
 from the same weights (checked: the same first loss). The two steps are timed in alternation in
 this one process, so a busy machine slows both alike; each figure is the median over many steps
@@ -25,17 +25,19 @@ from backprop.data import load_text
 from backprop.optim import Adam
 from backprop.sequence import sequence_cross_entropy
 
-VOCAB, EMBED, HEADS, LAYERS, CONTEXT, BATCH, LR = 94, 64, 4, 2, 64, 32, 3e-3
+HEADS, BATCH, LR = 4, 32, 3e-3
+# name: (embed_dim E, blocks, context); the vocabulary is the text's 94 characters
+SIZES = {"lesson 12": (32, 1, 32), "small GPT": (64, 2, 64)}
 
 
-def batch_of_text(rng):
-    """A batch of BATCH windows of CONTEXT + 1 characters of the course's text, as ids."""
+def batch_of_text(rng, context):
+    """A batch of BATCH windows of context + 1 characters of the course's text, as ids."""
     text = load_text()
     chars = sorted(set(text))
     index = {c: i for i, c in enumerate(chars)}
     ids = np.array([index[c] for c in text])
-    starts = rng.integers(0, len(ids) - CONTEXT - 1, BATCH)
-    window = ids[starts[:, None] + np.arange(CONTEXT + 1)]
+    starts = rng.integers(0, len(ids) - context - 1, BATCH)
+    window = ids[starts[:, None] + np.arange(context + 1)]
     return window[:, :-1], window[:, 1:], len(chars)
 
 
@@ -127,54 +129,62 @@ def torch_step(model, ids, targets):
     return step
 
 
-def time_step(repeats, warmup):
-    """``(library (wall, cpu) seconds, PyTorch's or None)`` per step, one thread."""
-    ids, targets, vocab = batch_of_text(np.random.default_rng(0))
+def time_rows(repeats, warmup, sizes):
+    """Rows ``(size name, parameters, library (wall, cpu) seconds, PyTorch's or None)``."""
+    rows = []
     with threadpool_limits(1) if threadpool_limits else nullcontext():
         if torch is not None:
             torch.set_num_threads(1)
-        model = CharTransformer(vocab, EMBED, HEADS, LAYERS, CONTEXT,
-                                rng=np.random.default_rng(1))
-        steps = {"library": library_step(model, ids, targets)}
-        if torch is not None:
-            steps["torch"] = torch_step(torch_model(model), ids, targets)
-            first = steps["library"](), steps["torch"]()
-            if not np.isclose(first[0], first[1], rtol=1e-10):
-                raise RuntimeError(f"the two models disagree: first losses {first}")
-            again = steps["library"](), steps["torch"]()  # after one Adam update each
-            if not np.isclose(again[0], again[1], rtol=1e-8):
-                raise RuntimeError(f"the two models disagree after an update: losses {again}")
-        medians = alternating_medians(steps, repeats, warmup)
-    return medians["library"], medians.get("torch"), vocab
+        for name in sizes:
+            embed, layers, context = SIZES[name]
+            ids, targets, vocab = batch_of_text(np.random.default_rng(0), context)
+            model = CharTransformer(vocab, embed, HEADS, layers, context,
+                                    rng=np.random.default_rng(1))
+            steps = {"library": library_step(model, ids, targets)}
+            if torch is not None:
+                steps["torch"] = torch_step(torch_model(model), ids, targets)
+                first = steps["library"](), steps["torch"]()
+                if not np.isclose(first[0], first[1], rtol=1e-10):
+                    raise RuntimeError(f"the two models disagree: first losses {first}")
+                again = steps["library"](), steps["torch"]()  # after one Adam update each
+                if not np.isclose(again[0], again[1], rtol=1e-8):
+                    raise RuntimeError(f"the two models disagree after an update: {again}")
+            medians = alternating_medians(steps, repeats, warmup)
+            rows.append((name, model.num_parameters(), medians["library"],
+                         medians.get("torch")))
+    return rows
 
 
-def report(repeats=60, warmup=5):
-    (lib, lib_cpu), theirs, vocab = time_step(repeats, warmup)
+def report(repeats=60, warmup=5, sizes=tuple(SIZES)):
+    rows = time_rows(repeats, warmup, sizes)
     ms = lambda seconds: f"{seconds * 1e3:.1f}"  # noqa: E731
-    if theirs is None:
-        row = f"{ms(lib)} | n/a | n/a | {ms(lib_cpu)} | n/a | n/a"
-    else:
-        row = (f"{ms(lib)} | {ms(theirs[0])} | {lib / theirs[0]:.2f} | {ms(lib_cpu)} | "
-               f"{ms(theirs[1])} | {lib_cpu / theirs[1]:.2f}")
     lines = machine_lines(torch) + [
         "", f"Character transformer training step (forward, sequence cross-entropy, backward, "
-        f"Adam update): vocabulary {vocab}, E = {EMBED}, {HEADS} heads, {LAYERS} pre-norm "
-        f"causal blocks (MLP 4E, GELU), context {CONTEXT}, batch {BATCH}; float64, one thread. "
-        f"Median of {repeats} steps after {warmup} warm-up steps, the two timed in alternation, "
-        "step by step. ratio = backprop time / PyTorch time (below 1: backprop is faster); CPU: "
-        "the same with CPU time (time.process_time), which other programs on the machine "
-        "barely disturb.", "",
-        "| model | backprop ms/step | PyTorch ms/step | ratio | backprop CPU ms | "
-        "PyTorch CPU ms | CPU ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| CharTransformer | {row} |"]
+        f"Adam update): vocabulary 94, {HEADS} heads, pre-norm causal blocks (MLP 4E, GELU), "
+        f"batch {BATCH}; float64, one thread. Median of {repeats} steps after {warmup} warm-up "
+        "steps, the two timed in alternation, step by step. ratio = backprop time / PyTorch "
+        "time (below 1: backprop is faster); CPU: the same with CPU time (time.process_time), "
+        "which other programs on the machine barely disturb.", "",
+        "| model | E | blocks | context | parameters | backprop ms/step | PyTorch ms/step | "
+        "ratio | backprop CPU ms | PyTorch CPU ms | CPU ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, count, (lib, lib_cpu), theirs in rows:
+        embed, layers, context = SIZES[name]
+        if theirs is None:
+            timing = f"{ms(lib)} | n/a | n/a | {ms(lib_cpu)} | n/a | n/a"
+        else:
+            timing = (f"{ms(lib)} | {ms(theirs[0])} | {lib / theirs[0]:.2f} | {ms(lib_cpu)} | "
+                      f"{ms(theirs[1])} | {lib_cpu / theirs[1]:.2f}")
+        lines.append(f"| {name} | {embed} | {layers} | {context} | {count:,} | {timing} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = bench_arguments(__doc__.splitlines()[0], repeats=60, warmup=5)
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES),
+                        help="model sizes to time, one row each")
     args = parser.parse_args(argv)
-    emit_report(report(args.repeats, args.warmup), args.output)
+    emit_report(report(args.repeats, args.warmup, args.sizes), args.output)
 
 
 if __name__ == "__main__":
