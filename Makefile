@@ -108,6 +108,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_models.py --threads 1
 	$(BIN)/python bench/bench_rnn.py --threads 1
 	$(BIN)/python bench/bench_norm.py
+	$(BIN)/python bench/bench_transformer.py
 
 bench-grading: $(STAMP)  # autograde a synthetic class of lab 01 with 1 and 2 workers
 	$(BIN)/python bench/bench_autograde.py $(if $(STUDENTS),--students $(STUDENTS))

@@ -58,49 +58,84 @@ __all__ = ["scaled_dot_product_attention", "scaled_dot_product_attention_backwar
 # -- the function and its backward -------------------------------------------------------------
 
 @functools.lru_cache(maxsize=32)
-def _causal_bias(L, S, dtype):
-    """(L, S) additive mask, read-only: 0 where key j <= query i, -inf above the diagonal."""
-    bias = np.zeros((L, S), dtype=dtype)
-    bias[np.triu_indices(L, 1, S)] = -np.inf
-    bias.flags.writeable = False
-    return bias
+def _causal_allowed(L, S):
+    """(L, S) booleans, read-only: True where key j <= query i (the lower triangle)."""
+    allowed = np.tri(L, S, dtype=bool)
+    allowed.flags.writeable = False
+    return allowed
 
 
-def _mask_bias(mask, owner, what, dtype, blocked_when):
-    """`mask` as an additive bias of `dtype`: booleans become 0 / -inf (``blocked_when`` says
-    which boolean value forbids attending), floats are added as they are."""
-    mask = np.asarray(mask)
-    if mask.dtype == bool:
-        return np.where(mask == blocked_when, -np.inf, 0.0).astype(dtype, copy=False)
-    if mask.dtype.kind == "f":
-        return mask.astype(dtype, copy=False)
-    meaning = "True = may attend" if not blocked_when else "True = may NOT attend"
-    raise TypeError(f"{owner}: {what} must be boolean ({meaning}) or float (added to the "
-                    f"scores, -inf to forbid), got dtype {mask.dtype}")
+class _Masks:
+    """The masks of one attention call, gathered as ``allowed`` (booleans, True = may attend,
+    broadcastable to the scores; None: everything) and ``bias`` (floats added to the scores;
+    None: nothing). Boolean masks stay boolean: the softmax then skips the forbidden entries
+    (``np.exp(..., where=allowed)``) instead of computing ``exp(-inf)``."""
+
+    def __init__(self):
+        self.allowed, self.bias = None, None
+
+    def forbid(self, allowed):
+        self.allowed = allowed if self.allowed is None else self.allowed & allowed
+
+    def add(self, bias):
+        self.bias = bias if self.bias is None else self.bias + bias
+
+    def shapes(self):
+        return [m.shape for m in (self.allowed, self.bias) if m is not None]
+
+    def take(self, mask, owner, what, dtype, blocked_when):
+        """Add `mask`: booleans (``blocked_when`` is the value that forbids attending) or
+        floats (added to the scores); a mask of another dtype, or with NaN, is refused."""
+        mask = np.asarray(mask)
+        if mask.dtype == bool:
+            self.forbid(~mask if blocked_when else mask)
+        elif mask.dtype.kind == "f":
+            bias = mask.astype(dtype, copy=False)
+            if np.isnan(bias).any():
+                raise ValueError(f"{owner}: {what} contains NaN (use -inf to forbid "
+                                 "attending, 0 to allow it)")
+            self.add(bias)
+        else:
+            meaning = "True = may attend" if not blocked_when else "True = may NOT attend"
+            raise TypeError(f"{owner}: {what} must be boolean ({meaning}) or float (added to "
+                            f"the scores, -inf to forbid), got dtype {mask.dtype}")
+        return mask
 
 
-def _softmax_rows(scores, bias):
-    """Softmax along the last axis of `scores`, IN PLACE, after adding `bias` (None: no mask).
+def _softmax_rows(scores, masks):
+    """Softmax along the last axis of `scores` after applying `masks` (a `_Masks`, or None);
+    `scores` is used up (it becomes the result, or scratch space).
 
-    Rows whose every entry is -inf (fully masked) become 0: their maximum is replaced by 0 so
-    that ``exp(-inf - 0) = 0`` (instead of ``-inf - -inf = NaN``) and their sum by 1."""
+    Forbidden entries get weight exactly 0. A row where every entry is forbidden (or -inf)
+    becomes 0: its maximum, -inf, is replaced by 0 and its sum, 0, by 1, so that no
+    ``-inf - -inf = NaN`` and no 0/0 happens."""
+    allowed = bias = None
+    if masks is not None:
+        allowed, bias = masks.allowed, masks.bias
     if bias is not None:
         scores += bias
-    peak = scores.max(axis=-1, keepdims=True)
+    if allowed is None:
+        peak = scores.max(axis=-1, keepdims=True)
+    else:
+        peak = np.max(scores, axis=-1, keepdims=True, where=allowed, initial=-np.inf)
     dead = None
-    if bias is not None:
+    if masks is not None:
         dead = peak == -np.inf
         if dead.any():
             peak[dead] = 0.0
         else:
             dead = None
     scores -= peak
-    np.exp(scores, out=scores)
-    total = scores.sum(axis=-1, keepdims=True)
+    if allowed is None:
+        weights = np.exp(scores, out=scores)
+    else:  # exp of the allowed entries only; the others stay 0
+        weights = np.zeros_like(scores)
+        np.exp(scores, out=weights, where=allowed)
+    total = weights.sum(axis=-1, keepdims=True)
     if dead is not None:
         total[dead] = 1.0
-    scores *= 1.0 / total
-    return scores
+    weights *= 1.0 / total
+    return weights
 
 
 def _sum_to(grad, shape):
@@ -164,10 +199,8 @@ def _check_mask_shape(owner, what, mask, target):
 def _raise_non_finite(owner, named):
     """The ValueError naming the first of `named` ((name, array) pairs) holding NaN or inf."""
     for name, arr in named:
-        if arr is not None and not np.isfinite(arr).all():
+        if not np.isfinite(arr).all():
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-            if name.endswith("mask") and not np.isnan(arr).any():
-                continue  # -inf in a float mask is how it forbids; a NaN is not
             raise ValueError(f"{owner}: {name} contains NaN or inf (first at index {bad}); if "
                              "this happened in training, an earlier layer diverged: lower the "
                              "learning rate")
@@ -193,23 +226,21 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     q, k, v, batch = _qkv_arrays(owner, query, key, value)
     L, S = q.shape[-2], k.shape[-2]
     scale = _check_scale(owner, scale, q.shape[-1])
-    bias = None
+    masks = _Masks()
     if attn_mask is not None:
-        mask = np.asarray(attn_mask)
-        bias = _mask_bias(mask, owner, "attn_mask", q.dtype, blocked_when=False)
+        mask = masks.take(attn_mask, owner, "attn_mask", q.dtype, blocked_when=False)
         _check_mask_shape(owner, "attn_mask", mask, (*batch, L, S))
     if is_causal:
-        causal = _causal_bias(L, S, q.dtype)
-        bias = causal if bias is None else bias + causal
+        masks.forbid(_causal_allowed(L, S))
     scores = np.matmul(q * q.dtype.type(scale), np.swapaxes(k, -1, -2))
-    if bias is not None and np.broadcast_shapes(scores.shape, bias.shape) != scores.shape:
-        scores = np.broadcast_to(scores, np.broadcast_shapes(scores.shape, bias.shape)).copy()
+    full = np.broadcast_shapes(scores.shape, *masks.shapes())
+    if full != scores.shape:  # a mask with more leading axes than query, key and value
+        scores = np.broadcast_to(scores, full).copy()
     with np.errstate(invalid="ignore", over="ignore"):
-        weights = _softmax_rows(scores, bias)
+        weights = _softmax_rows(scores, masks)
         out = np.matmul(weights, v)
     if not math.isfinite(np.add.reduce(out, axis=None)):
-        _raise_non_finite(owner, (("query", q), ("key", k), ("value", v),
-                                  ("attn_mask", bias if attn_mask is not None else None)))
+        _raise_non_finite(owner, (("query", q), ("key", k), ("value", v)))
     return out, weights
 
 
@@ -300,32 +331,33 @@ class MultiHeadAttention(Layer):
         self.params = params
         self.attn_weights = None
 
-    def _bias(self, attn_mask, key_padding_mask, N, L, dtype):
-        """The masks as one additive bias broadcastable to (N, H, L, L), or None."""
+    def _masks(self, attn_mask, key_padding_mask, N, L, dtype):
+        """The causal mask and the given ones as a `_Masks` broadcastable to (N, H, L, L)."""
         owner, H = repr(self), self.num_heads
-        bias = _causal_bias(L, L, dtype) if self.is_causal else None
+        masks = _Masks()
+        if self.is_causal:
+            masks.forbid(_causal_allowed(L, L))
         if attn_mask is not None:
-            mask = np.asarray(attn_mask)
-            if mask.shape not in ((L, L), (N * H, L, L)):
+            shape = np.shape(attn_mask)
+            if shape not in ((L, L), (N * H, L, L)):
                 raise ValueError(f"{owner}: attn_mask must have shape (L, L) = {(L, L)} or "
-                                 f"(N*H, L, L) = {(N * H, L, L)}, got {mask.shape}")
-            add = _mask_bias(mask, owner, "attn_mask", dtype, blocked_when=True)
-            if add.ndim == 3:
-                add = add.reshape(N, H, L, L)
-            if np.isnan(add).any():
-                raise ValueError(f"{owner}: attn_mask contains NaN")
-            bias = add if bias is None else bias + add
+                                 f"(N*H, L, L) = {(N * H, L, L)}, got {shape}")
+            extra = _Masks()
+            extra.take(attn_mask, owner, "attn_mask", dtype, blocked_when=True)
+            for mask, use in ((extra.allowed, masks.forbid), (extra.bias, masks.add)):
+                if mask is not None:
+                    use(mask.reshape(N, H, L, L) if mask.ndim == 3 else mask)
         if key_padding_mask is not None:
-            mask = np.asarray(key_padding_mask)
-            if mask.shape != (N, L):
+            if np.shape(key_padding_mask) != (N, L):
                 raise ValueError(f"{owner}: key_padding_mask must have shape (N, L) = "
-                                 f"{(N, L)} (True at the padding positions), got {mask.shape}")
-            add = _mask_bias(mask, owner, "key_padding_mask", dtype, blocked_when=True)
-            if np.isnan(add).any():
-                raise ValueError(f"{owner}: key_padding_mask contains NaN")
-            add = add.reshape(N, 1, 1, L)
-            bias = add if bias is None else bias + add
-        return bias
+                                 f"{(N, L)} (True at the padding positions), got "
+                                 f"{np.shape(key_padding_mask)}")
+            extra = _Masks()
+            extra.take(key_padding_mask, owner, "key_padding_mask", dtype, blocked_when=True)
+            for mask, use in ((extra.allowed, masks.forbid), (extra.bias, masks.add)):
+                if mask is not None:
+                    use(mask.reshape(N, 1, 1, L))
+        return masks if masks.shapes() else None
 
     def forward(self, x, attn_mask=None, key_padding_mask=None):
         params = self.own_params()
@@ -336,7 +368,7 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"{self!r}: expected input of shape (N, L, E) with E = {E}, "
                              f"got {x.shape}")
         N, L, _ = x.shape
-        bias = self._bias(attn_mask, key_padding_mask, N, L, x.dtype)
+        masks = self._masks(attn_mask, key_padding_mask, N, L, x.dtype)
         x2 = x.reshape(N * L, E)
         if not math.isfinite(np.add.reduce(x2, axis=None)):
             raise _non_finite(repr(self), x)
@@ -348,7 +380,7 @@ class MultiHeadAttention(Layer):
         k, v = heads[1], heads[2]
         scores = np.matmul(q, k.transpose(0, 1, 3, 2))  # (N, H, L, L)
         with np.errstate(over="ignore"):
-            weights = _softmax_rows(scores, bias)
+            weights = _softmax_rows(scores, masks)
         att = np.matmul(weights, v)  # (N, H, L, d)
         merged = att.transpose(0, 2, 1, 3).reshape(N * L, E)  # heads side by side again
         out = merged @ W_out.T
@@ -479,34 +511,35 @@ class GELU(Layer):
     def forward(self, x):
         x = self._input(x)
         if self.approximate == "tanh":
-            inner = x * x
-            inner *= 0.044715
-            inner += 1.0
-            inner *= x
-            inner *= _SQRT_2_OVER_PI  # sqrt(2/pi) (x + 0.044715 x^3)
-            t = np.tanh(inner, out=inner)
-            cdf = t + 1.0
-            cdf *= 0.5
-            self._cache = (x, cdf, t)
+            # (1 + tanh(u)) / 2 = sigmoid(2u) = 1 / (1 + exp(-2u)): one exp instead of a tanh,
+            # which costs NumPy twice as much; exp overflows to inf for very negative x, where
+            # the weight is then exactly 0, as it should be
+            weight = x * x
+            weight *= -2 * _SQRT_2_OVER_PI * 0.044715
+            weight -= 2 * _SQRT_2_OVER_PI
+            weight *= x  # -2u
+            with np.errstate(over="ignore"):
+                np.exp(weight, out=weight)
+            weight += 1.0
+            np.reciprocal(weight, out=weight)  # Phi(x) ~ sigmoid(2u)
         else:
             from scipy.special import erf  # scipy comes with scikit-learn
-            cdf = erf(x * (1.0 / math.sqrt(2.0)))
-            cdf += 1.0
-            cdf *= 0.5
-            self._cache = (x, cdf, None)
-        return x * cdf
+            weight = erf(x * (1.0 / math.sqrt(2.0)))
+            weight += 1.0
+            weight *= 0.5  # Phi(x)
+        self._cache = (x, weight)
+        return x * weight
 
     def backward(self, dout):
-        x, cdf, t = self._cache if self._cache is not None else (None, None, None)
+        x, cdf = self._cache if self._cache is not None else (None, None)
         dout = self._check_dout(dout, x.shape if x is not None else (),
                                 x.dtype if x is not None else None)
-        if t is not None:  # d/dx of x (1 + t) / 2 = (1 + t)/2 + x/2 (1 - t^2) u'(x)
+        if self.approximate == "tanh":  # s + x s (1 - s) 2u'(x), with s = sigmoid(2u)
             local = x * x
-            local *= 3 * 0.044715
-            local += 1.0
-            local *= _SQRT_2_OVER_PI * 0.5
+            local *= 2 * _SQRT_2_OVER_PI * 3 * 0.044715
+            local += 2 * _SQRT_2_OVER_PI
             local *= x
-            local *= 1.0 - t * t
+            local *= cdf * (1.0 - cdf)
         else:  # Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             local = x * x
             local *= -0.5
