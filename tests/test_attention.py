@@ -2,7 +2,6 @@
 in float64 (batch 1, L = 1, odd sizes, causal and padding masks, fully masked rows), float32,
 named errors, and agreement with PyTorch (scaled_dot_product_attention, nn.MultiheadAttention,
 the same block written in torch) to 1e-10 when it is installed; `load_text`."""
-import copy
 import warnings
 
 import numpy as np
@@ -472,6 +471,8 @@ def _close(ours, theirs, what):
     (((1, 1, 4), (1, 1, 4), (1, 1, 2)), None, {}),
     (((3, 7, 5), (3, 7, 5), (3, 7, 3)), None, {"is_causal": True}),
     (((2, 4, 3), (2, 6, 3), (2, 6, 3)), "bool_dead", {}),  # rows without any key
+    (((2, 3, 4), (2, 5, 4), (2, 5, 2)), None, {"is_causal": True}),  # L < S: j <= i, top left
+    (((2, 1, 3, 4), (1, 2, 3, 4), (1, 2, 3, 5)), None, {}),  # broadcast leading axes
 ])
 def test_attention_function_equals_pytorchs(shapes, mask, kwargs):
     torch = pytest.importorskip("torch")

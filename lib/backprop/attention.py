@@ -10,9 +10,11 @@ scores go through a softmax along the keys, and the output is the weighted mean 
     out = P V                (..., L, Ev)
 
 ``M`` is the mask as an additive bias: 0 where query i may attend to key j, -inf where it may
-not (a causal mask forbids j > i), so the masked entries of ``P`` are exactly 0. A row of
-``M`` that is -inf everywhere (a query with no key to look at, e.g. a padding position) gets
-``P = 0`` and ``out = 0`` here, with no NaN and no warning (a plain softmax would give 0/0).
+not (a causal mask forbids j > i), so the masked entries of ``P`` are exactly 0. (Boolean
+masks are applied as booleans: the softmax skips the forbidden entries instead of computing
+``exp(-inf)``; float masks are added.) A row of ``M`` that is -inf everywhere (a query with no
+key to look at, e.g. a padding position) gets ``P = 0`` and ``out = 0`` here, with no NaN and
+no warning (a plain softmax would give 0/0).
 
 The backward, with ``dP = dout V^T``:
 
@@ -496,8 +498,10 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 class GELU(Layer):
     """The Gaussian error linear unit ``x * Phi(x)`` (Phi the standard normal CDF), as
     ``torch.nn.GELU``. ``approximate="tanh"`` (the default here, GPT-2's) uses
-    ``Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) / 2``; ``approximate="none"`` the
-    exact ``Phi(x) = (1 + erf(x / sqrt(2))) / 2`` (PyTorch's default). Input of any shape.
+    ``Phi(x) ~ (1 + tanh(u)) / 2`` with ``u = sqrt(2/pi) (x + 0.044715 x**3)``, computed as
+    ``sigmoid(2u) = 1 / (1 + exp(-2u))`` (the same function, one exp instead of a slower tanh);
+    ``approximate="none"`` the exact ``Phi(x) = (1 + erf(x / sqrt(2))) / 2`` (PyTorch's
+    default). Input of any shape.
 
     Derivative: ``Phi(x) + x Phi'(x)``, with ``Phi'`` of the formula used.
     """
