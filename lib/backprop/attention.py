@@ -543,7 +543,9 @@ class GELU(Layer):
             local *= 2 * _SQRT_2_OVER_PI * 3 * 0.044715
             local += 2 * _SQRT_2_OVER_PI
             local *= x
-            local *= cdf * (1.0 - cdf)
+            slope = 1.0 - cdf
+            slope *= cdf  # s (1 - s), the sigmoid's derivative
+            local *= slope
         else:  # Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             local = x * x
             local *= -0.5
