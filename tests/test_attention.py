@@ -145,15 +145,21 @@ def test_multi_head_attention_with_masks_matches_finite_differences(mask_kind):
         assert rel_error(grads[name], numerical_gradient(run, param, dout)) < TOL, name
 
 
-def test_char_transformer_gradients_match_finite_differences():
+@pytest.mark.parametrize("sizes,shape", [
+    ((5, 4, 2, 2, 4, 6), (2, 3)),  # 2 blocks; L = 3 < max_len: pos_emb's last row gets 0
+    ((3, 3, 1, 1, 2, 5), (1, 1)),  # batch 1, L = 1, one head of odd size 3
+])
+def test_char_transformer_gradients_match_finite_differences(sizes, shape):
     rng = np.random.default_rng(9)
-    model = _randomize(CharTransformer(5, 4, 2, 2, max_len=4, mlp_hidden=6, rng=rng), seed=10)
-    ids = rng.integers(0, 5, (2, 3))  # L = 3 < max_len: pos_emb's last row gets no gradient
-    dout = rng.standard_normal((2, 3, 5))
+    vocab, embed, heads, layers, max_len, hidden = sizes
+    model = _randomize(CharTransformer(vocab, embed, heads, layers, max_len=max_len,
+                                       mlp_hidden=hidden, rng=rng), seed=10)
+    ids = rng.integers(0, vocab, shape)
+    dout = rng.standard_normal((*shape, vocab))
     model.forward(ids)
     assert model.backward(dout) is None
     grads = {name: grad.copy() for name, _, grad in model.named_parameters()}
-    assert np.all(grads["pos_emb.weight"][3] == 0)
+    assert np.all(grads["pos_emb.weight"][shape[1]:] == 0)
     for name, param, _ in model.named_parameters():
         numeric = numerical_gradient(lambda _p: model.forward(ids), param, dout)
         assert rel_error(grads[name], numeric) < TOL, name
