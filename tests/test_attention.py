@@ -316,6 +316,33 @@ def test_float32_layers_compute_in_float32_close_to_float64(make, shape):
         np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.parametrize("make", [
+    lambda rng: MultiHeadAttention(4, 2, is_causal=True, rng=rng, dtype=np.float32),
+    lambda rng: PositionalEmbedding(3, 4, rng=rng, dtype=np.float32),
+    lambda rng: TransformerBlock(4, 2, rng=rng, dtype=np.float32),
+])
+def test_check_layer_checks_float32_layers_in_float64(make):
+    layer = make(np.random.default_rng(0))
+    report = check_layer(layer, np.random.default_rng(1).standard_normal((2, 3, 4)))
+    assert report.max_rel_error < TOL, str(report)
+    assert all(p.dtype == np.float32 for _, p, _ in layer.named_parameters())  # untouched
+
+
+def test_any_memory_layout_gives_the_same_results():
+    rng = np.random.default_rng(25)
+    block = _randomize(TransformerBlock(6, 2, rng=rng), seed=26)
+    x = rng.standard_normal((2, 5, 6))
+    dout = rng.standard_normal(x.shape)
+    out, dx = block.forward(x), block.backward(dout)
+    grads = {name: grad.copy() for name, grad in block.grads.items()}
+    for layout in (np.asfortranarray(x), x.transpose(1, 0, 2).copy().transpose(1, 0, 2)):
+        np.testing.assert_allclose(block.forward(layout), out, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(block.backward(np.asfortranarray(dout)), dx, rtol=1e-13,
+                                   atol=1e-13)
+        for name, grad in block.grads.items():
+            np.testing.assert_allclose(grad, grads[name], rtol=1e-12, atol=1e-12)
+
+
 def test_float32_attention_function_and_char_transformer():
     rng = np.random.default_rng(22)
     q, k, v = rng.standard_normal((3, 2, 4, 3)).astype(np.float32)

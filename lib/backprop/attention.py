@@ -605,7 +605,8 @@ class TransformerBlock(Layer):
         self.dtype = dtype
 
     def forward(self, x, attn_mask=None, key_padding_mask=None):
-        x = self._input(x, self.dtype)
+        dtype = self.ln1.own_params()["weight"].dtype  # the parameters' (check_layer casts them)
+        x = self._input(x, dtype)
         if x.ndim != 3 or x.shape[2] != self.embed_dim:
             raise ValueError(f"{self!r}: expected input of shape (N, L, E) with E = "
                              f"{self.embed_dim}, got {x.shape}")
@@ -620,11 +621,12 @@ class TransformerBlock(Layer):
         h = x + a  # a new array: a plugged-in attention may keep its output for its backward
         out = self.mlp.forward(self.ln2.forward(h))
         out += h  # the MLP's last Linear returns a fresh array that nothing keeps
-        self._cache = x.shape
+        self._cache = (x.shape, dtype)
         return out
 
     def backward(self, dout):
-        dout = self._check_dout(dout, self._cache or (), self.dtype)
+        shape, dtype = self._cache or ((), None)
+        dout = self._check_dout(dout, shape, dtype)
         dh = self.ln2.backward(self.mlp.backward(dout))
         dh += dout
         da = self.attn.backward(dh)
@@ -690,7 +692,8 @@ class CharTransformer(Layer):
 
     def backward(self, dout, input_grad=False):
         """Fill every gradient; returns None (the input is integer ids)."""
-        dout = self._check_dout(dout, (*(self._cache or ()), self.vocab_size), self.dtype)
+        dout = self._check_dout(dout, (*(self._cache or ()), self.vocab_size),
+                                self.head.layer.params["W"].dtype)
         dx = self.blocks.backward(self.ln_f.backward(self.head.backward(dout)))
         self.tok_emb.backward(self.pos_emb.backward(dx))
         return None
