@@ -433,6 +433,9 @@ RNG = np.random.default_rng(0)
      .forward(np.zeros((1, 3, 6))), ValueError, r"PositionalEmbedding\(2, 6\): expected input"),
     (lambda: TransformerBlock(6, 2, attention=GELU(), rng=RNG).forward(np.zeros((1, 3, 4))),
      ValueError, r"with E = 6, got \(1, 3, 4\)"),
+    (lambda: TransformerBlock(6, 2, attention=GELU(), rng=RNG).forward(
+        np.zeros((1, 3, 6)), key_padding_mask=np.zeros((1, 3), bool)), TypeError,
+     r"the attention layer GELU\(\) takes no key_padding_mask"),
     (lambda: CharTransformer(5, 4, 2, 1, max_len=3, rng=RNG).forward(np.zeros((2, 4), int)),
      ValueError, r"1 <= L <= max_len = 3, got shape \(2, 4\)"),
     (lambda: CharTransformer(5, 4, 2, 1, max_len=3, rng=RNG).forward(np.zeros((2, 3))),
@@ -704,3 +707,15 @@ def test_char_transformer_equals_the_same_model_in_pytorch():
     _close(ours.grads["blocks.1.attn.in_proj_weight"], blocks[1].attn.in_proj_weight.grad,
            "blocks.1.attn.in_proj_weight")
     _close(ours.grads["blocks.0.ln1.weight"], blocks[0].ln1.weight.grad, "blocks.0.ln1.weight")
+
+
+def test_block_passes_masks_to_its_attention():
+    rng = np.random.default_rng(27)
+    block = _randomize(TransformerBlock(6, 2, is_causal=False, rng=rng), seed=28)
+    x = rng.standard_normal((2, 4, 6))
+    padding = np.array([[False, False, True, True], [False] * 4])
+    out = block.forward(x, key_padding_mask=padding)
+    assert np.all(block.attn.attn_weights[0, :, :, 2:] == 0)
+    h = x + block.attn.forward(block.ln1.forward(x), key_padding_mask=padding)
+    np.testing.assert_allclose(out, h + block.mlp.forward(block.ln2.forward(h)), rtol=1e-12)
+    assert not np.allclose(block.forward(x), out)  # without the mask: another result

@@ -43,6 +43,7 @@ float64 or float32 as the layers are built. Bad shapes, dtypes, masks and NaN in
 that name the problem.
 """
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -613,6 +614,12 @@ class TransformerBlock(Layer):
         masks = {name: mask for name, mask in (("attn_mask", attn_mask),
                                                ("key_padding_mask", key_padding_mask))
                  if mask is not None}
+        if masks:
+            accepted = inspect.signature(self.attn.forward).parameters
+            missing = [name for name in masks if name not in accepted]
+            if missing and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+                raise TypeError(f"{self!r}: the attention layer {self.attn!r} takes no "
+                                f"{' or '.join(missing)} (its forward has no such argument)")
         a = self.attn.forward(self.ln1.forward(x), **masks)
         if getattr(a, "shape", None) != x.shape:
             raise ValueError(f"{self!r}: the attention layer {self.attn!r} maps (N, L, E) = "
