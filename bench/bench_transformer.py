@@ -4,11 +4,12 @@ The model: `backprop.attention.CharTransformer` (token embedding + learned posit
 causal blocks of 4-head attention and a GELU MLP of width 4E, final LayerNorm, linear head),
 vocabulary 94 (the characters of `backprop.data.load_text()`), batch 32, in two sizes: the one
 lesson 12 trains (E = 32, 1 block, context 32) and a small GPT (E = 64, 2 blocks, context 64).
-A step is forward, sequence cross-entropy, backward and an Adam update. The PyTorch model is the same network written with nn.Embedding, nn.LayerNorm,
-nn.MultiheadAttention(batch_first=True), nn.Linear and nn.GELU(approximate="tanh"), starting
-from the same weights (checked: the same first loss). The two steps are timed in alternation in
-this one process, so a busy machine slows both alike; each figure is the median over many steps
-after a warm-up. float64, one thread (NumPy's BLAS via threadpoolctl, PyTorch via
+A step is forward, sequence cross-entropy, backward and an Adam update. The PyTorch model is
+the same network written with nn.Embedding, nn.LayerNorm, nn.MultiheadAttention(batch_first=True),
+nn.Linear and nn.GELU(approximate="tanh"), starting from the same weights (checked: the same
+first loss, and the same loss after one update). The two steps are timed in alternation in this
+one process, so a busy machine slows both alike; each figure is the median over many steps after
+a warm-up. float64, one thread (NumPy's BLAS via threadpoolctl, PyTorch via
 torch.set_num_threads). Without PyTorch only the library is timed.
 
     python bench/bench_transformer.py                 # prints a Markdown report

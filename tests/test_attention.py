@@ -2,7 +2,6 @@
 in float64 (batch 1, L = 1, odd sizes, causal and padding masks, fully masked rows), float32,
 named errors, and agreement with PyTorch (scaled_dot_product_attention, nn.MultiheadAttention,
 the same block written in torch) to 1e-10 when it is installed; `load_text`."""
-import copy
 import warnings
 
 import numpy as np
@@ -146,15 +145,21 @@ def test_multi_head_attention_with_masks_matches_finite_differences(mask_kind):
         assert rel_error(grads[name], numerical_gradient(run, param, dout)) < TOL, name
 
 
-def test_char_transformer_gradients_match_finite_differences():
+@pytest.mark.parametrize("sizes,shape", [
+    ((5, 4, 2, 2, 4, 6), (2, 3)),  # 2 blocks; L = 3 < max_len: pos_emb's last row gets 0
+    ((3, 3, 1, 1, 2, 5), (1, 1)),  # batch 1, L = 1, one head of odd size 3
+])
+def test_char_transformer_gradients_match_finite_differences(sizes, shape):
     rng = np.random.default_rng(9)
-    model = _randomize(CharTransformer(5, 4, 2, 2, max_len=4, mlp_hidden=6, rng=rng), seed=10)
-    ids = rng.integers(0, 5, (2, 3))  # L = 3 < max_len: pos_emb's last row gets no gradient
-    dout = rng.standard_normal((2, 3, 5))
+    vocab, embed, heads, layers, max_len, hidden = sizes
+    model = _randomize(CharTransformer(vocab, embed, heads, layers, max_len=max_len,
+                                       mlp_hidden=hidden, rng=rng), seed=10)
+    ids = rng.integers(0, vocab, shape)
+    dout = rng.standard_normal((*shape, vocab))
     model.forward(ids)
     assert model.backward(dout) is None
     grads = {name: grad.copy() for name, _, grad in model.named_parameters()}
-    assert np.all(grads["pos_emb.weight"][3] == 0)
+    assert np.all(grads["pos_emb.weight"][shape[1]:] == 0)
     for name, param, _ in model.named_parameters():
         numeric = numerical_gradient(lambda _p: model.forward(ids), param, dout)
         assert rel_error(grads[name], numeric) < TOL, name
@@ -311,6 +316,33 @@ def test_float32_layers_compute_in_float32_close_to_float64(make, shape):
         np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.parametrize("make", [
+    lambda rng: MultiHeadAttention(4, 2, is_causal=True, rng=rng, dtype=np.float32),
+    lambda rng: PositionalEmbedding(3, 4, rng=rng, dtype=np.float32),
+    lambda rng: TransformerBlock(4, 2, rng=rng, dtype=np.float32),
+])
+def test_check_layer_checks_float32_layers_in_float64(make):
+    layer = make(np.random.default_rng(0))
+    report = check_layer(layer, np.random.default_rng(1).standard_normal((2, 3, 4)))
+    assert report.max_rel_error < TOL, str(report)
+    assert all(p.dtype == np.float32 for _, p, _ in layer.named_parameters())  # untouched
+
+
+def test_any_memory_layout_gives_the_same_results():
+    rng = np.random.default_rng(25)
+    block = _randomize(TransformerBlock(6, 2, rng=rng), seed=26)
+    x = rng.standard_normal((2, 5, 6))
+    dout = rng.standard_normal(x.shape)
+    out, dx = block.forward(x), block.backward(dout)
+    grads = {name: grad.copy() for name, grad in block.grads.items()}
+    for layout in (np.asfortranarray(x), x.transpose(1, 0, 2).copy().transpose(1, 0, 2)):
+        np.testing.assert_allclose(block.forward(layout), out, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(block.backward(np.asfortranarray(dout)), dx, rtol=1e-13,
+                                   atol=1e-13)
+        for name, grad in block.grads.items():
+            np.testing.assert_allclose(grad, grads[name], rtol=1e-12, atol=1e-12)
+
+
 def test_float32_attention_function_and_char_transformer():
     rng = np.random.default_rng(22)
     q, k, v = rng.standard_normal((3, 2, 4, 3)).astype(np.float32)
@@ -401,6 +433,9 @@ RNG = np.random.default_rng(0)
      .forward(np.zeros((1, 3, 6))), ValueError, r"PositionalEmbedding\(2, 6\): expected input"),
     (lambda: TransformerBlock(6, 2, attention=GELU(), rng=RNG).forward(np.zeros((1, 3, 4))),
      ValueError, r"with E = 6, got \(1, 3, 4\)"),
+    (lambda: TransformerBlock(6, 2, attention=GELU(), rng=RNG).forward(
+        np.zeros((1, 3, 6)), key_padding_mask=np.zeros((1, 3), bool)), TypeError,
+     r"the attention layer GELU\(\) takes no key_padding_mask"),
     (lambda: CharTransformer(5, 4, 2, 1, max_len=3, rng=RNG).forward(np.zeros((2, 4), int)),
      ValueError, r"1 <= L <= max_len = 3, got shape \(2, 4\)"),
     (lambda: CharTransformer(5, 4, 2, 1, max_len=3, rng=RNG).forward(np.zeros((2, 3))),
@@ -472,6 +507,8 @@ def _close(ours, theirs, what):
     (((1, 1, 4), (1, 1, 4), (1, 1, 2)), None, {}),
     (((3, 7, 5), (3, 7, 5), (3, 7, 3)), None, {"is_causal": True}),
     (((2, 4, 3), (2, 6, 3), (2, 6, 3)), "bool_dead", {}),  # rows without any key
+    (((2, 3, 4), (2, 5, 4), (2, 5, 2)), None, {"is_causal": True}),  # L < S: j <= i, top left
+    (((2, 1, 3, 4), (1, 2, 3, 4), (1, 2, 3, 5)), None, {}),  # broadcast leading axes
 ])
 def test_attention_function_equals_pytorchs(shapes, mask, kwargs):
     torch = pytest.importorskip("torch")
@@ -670,3 +707,15 @@ def test_char_transformer_equals_the_same_model_in_pytorch():
     _close(ours.grads["blocks.1.attn.in_proj_weight"], blocks[1].attn.in_proj_weight.grad,
            "blocks.1.attn.in_proj_weight")
     _close(ours.grads["blocks.0.ln1.weight"], blocks[0].ln1.weight.grad, "blocks.0.ln1.weight")
+
+
+def test_block_passes_masks_to_its_attention():
+    rng = np.random.default_rng(27)
+    block = _randomize(TransformerBlock(6, 2, is_causal=False, rng=rng), seed=28)
+    x = rng.standard_normal((2, 4, 6))
+    padding = np.array([[False, False, True, True], [False] * 4])
+    out = block.forward(x, key_padding_mask=padding)
+    assert np.all(block.attn.attn_weights[0, :, :, 2:] == 0)
+    h = x + block.attn.forward(block.ln1.forward(x), key_padding_mask=padding)
+    np.testing.assert_allclose(out, h + block.mlp.forward(block.ln2.forward(h)), rtol=1e-12)
+    assert not np.allclose(block.forward(x), out)  # without the mask: another result

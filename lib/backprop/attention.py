@@ -10,9 +10,11 @@ scores go through a softmax along the keys, and the output is the weighted mean 
     out = P V                (..., L, Ev)
 
 ``M`` is the mask as an additive bias: 0 where query i may attend to key j, -inf where it may
-not (a causal mask forbids j > i), so the masked entries of ``P`` are exactly 0. A row of
-``M`` that is -inf everywhere (a query with no key to look at, e.g. a padding position) gets
-``P = 0`` and ``out = 0`` here, with no NaN and no warning (a plain softmax would give 0/0).
+not (a causal mask forbids j > i), so the masked entries of ``P`` are exactly 0. (Boolean
+masks are applied as booleans: the softmax skips the forbidden entries instead of computing
+``exp(-inf)``; float masks are added.) A row of ``M`` that is -inf everywhere (a query with no
+key to look at, e.g. a padding position) gets ``P = 0`` and ``out = 0`` here, with no NaN and
+no warning (a plain softmax would give 0/0).
 
 The backward, with ``dP = dout V^T``:
 
@@ -41,6 +43,7 @@ float64 or float32 as the layers are built. Bad shapes, dtypes, masks and NaN in
 that name the problem.
 """
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -496,8 +499,10 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 class GELU(Layer):
     """The Gaussian error linear unit ``x * Phi(x)`` (Phi the standard normal CDF), as
     ``torch.nn.GELU``. ``approximate="tanh"`` (the default here, GPT-2's) uses
-    ``Phi(x) ~ (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) / 2``; ``approximate="none"`` the
-    exact ``Phi(x) = (1 + erf(x / sqrt(2))) / 2`` (PyTorch's default). Input of any shape.
+    ``Phi(x) ~ (1 + tanh(u)) / 2`` with ``u = sqrt(2/pi) (x + 0.044715 x**3)``, computed as
+    ``sigmoid(2u) = 1 / (1 + exp(-2u))`` (the same function, one exp instead of a slower tanh);
+    ``approximate="none"`` the exact ``Phi(x) = (1 + erf(x / sqrt(2))) / 2`` (PyTorch's
+    default). Input of any shape.
 
     Derivative: ``Phi(x) + x Phi'(x)``, with ``Phi'`` of the formula used.
     """
@@ -539,7 +544,9 @@ class GELU(Layer):
             local *= 2 * _SQRT_2_OVER_PI * 3 * 0.044715
             local += 2 * _SQRT_2_OVER_PI
             local *= x
-            local *= cdf * (1.0 - cdf)
+            slope = 1.0 - cdf
+            slope *= cdf  # s (1 - s), the sigmoid's derivative
+            local *= slope
         else:  # Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             local = x * x
             local *= -0.5
@@ -599,13 +606,20 @@ class TransformerBlock(Layer):
         self.dtype = dtype
 
     def forward(self, x, attn_mask=None, key_padding_mask=None):
-        x = self._input(x, self.dtype)
+        dtype = self.ln1.own_params()["weight"].dtype  # the parameters' (check_layer casts them)
+        x = self._input(x, dtype)
         if x.ndim != 3 or x.shape[2] != self.embed_dim:
             raise ValueError(f"{self!r}: expected input of shape (N, L, E) with E = "
                              f"{self.embed_dim}, got {x.shape}")
         masks = {name: mask for name, mask in (("attn_mask", attn_mask),
                                                ("key_padding_mask", key_padding_mask))
                  if mask is not None}
+        if masks:
+            accepted = inspect.signature(self.attn.forward).parameters
+            missing = [name for name in masks if name not in accepted]
+            if missing and not any(p.kind == p.VAR_KEYWORD for p in accepted.values()):
+                raise TypeError(f"{self!r}: the attention layer {self.attn!r} takes no "
+                                f"{' or '.join(missing)} (its forward has no such argument)")
         a = self.attn.forward(self.ln1.forward(x), **masks)
         if getattr(a, "shape", None) != x.shape:
             raise ValueError(f"{self!r}: the attention layer {self.attn!r} maps (N, L, E) = "
@@ -614,11 +628,12 @@ class TransformerBlock(Layer):
         h = x + a  # a new array: a plugged-in attention may keep its output for its backward
         out = self.mlp.forward(self.ln2.forward(h))
         out += h  # the MLP's last Linear returns a fresh array that nothing keeps
-        self._cache = x.shape
+        self._cache = (x.shape, dtype)
         return out
 
     def backward(self, dout):
-        dout = self._check_dout(dout, self._cache or (), self.dtype)
+        shape, dtype = self._cache or ((), None)
+        dout = self._check_dout(dout, shape, dtype)
         dh = self.ln2.backward(self.mlp.backward(dout))
         dh += dout
         da = self.attn.backward(dh)
@@ -684,7 +699,8 @@ class CharTransformer(Layer):
 
     def backward(self, dout, input_grad=False):
         """Fill every gradient; returns None (the input is integer ids)."""
-        dout = self._check_dout(dout, (*(self._cache or ()), self.vocab_size), self.dtype)
+        dout = self._check_dout(dout, (*(self._cache or ()), self.vocab_size),
+                                self.head.layer.params["W"].dtype)
         dx = self.blocks.backward(self.ln_f.backward(self.head.backward(dout)))
         self.tok_emb.backward(self.pos_emb.backward(dx))
         return None
