@@ -6,6 +6,7 @@ without running anything, the one cheat no test cell can defend against: an answ
 tells IPython to skip the test cells (nbgrader then gives full marks for nothing).
 """
 import importlib.util
+import re
 import shutil
 
 import nbformat
@@ -85,3 +86,12 @@ def test_a_copy_of_a_locked_cell_holding_new_code_is_flagged(tmp_path, lab_noteb
     copies[1].source = SKIP_TEST_CELLS
     found = audit_submissions.audit(_course(tmp_path / "tampered", lab_notebook, tampered))
     assert any("IPython" in reason for findings in found.values() for _, _, reason in findings)
+
+
+@pytest.mark.parametrize("line, flagged", [
+    ("model.eval()", False), ("vae.eval()  # evaluation mode", False), ("net.exec()", False),
+    ("eval('np.tanh')", True), ("x = eval(code)", True), ("exec(source)", True),
+    ("builtins.eval('1')", True)])
+def test_builtin_eval_and_exec_are_flagged_a_layers_eval_method_is_not(line, flagged):
+    machinery = audit_submissions.SUSPICIOUS["reaches into Python's machinery"]
+    assert bool(re.search(machinery, line, re.MULTILINE)) == flagged, line

@@ -22,7 +22,7 @@ SUSPICIOUS = {
         r"get_ipython|input_transformers|set_custom_exc|\bIPython\b|run_cell",
     "reaches into Python's machinery":
         r"sys\.modules|_getframe|\binspect\b|\bbuiltins\b|__import__|importlib|globals\(\)"
-        r"|\bexec\(|\beval\(|__code__|__globals__|settrace|setprofile|addaudithook|linecache"
+        r"|(?<![\w.])exec\(|(?<![\w.])eval\(|__code__|__globals__|settrace|setprofile|addaudithook|linecache"
         r"|f_globals|f_locals|_current_frames",
     "replaces a function of NumPy or of the course library":
         r"^\s*(np|numpy|checks|backprop)(\.\w+)+\s*=[^=]|setattr\(",
