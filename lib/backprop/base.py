@@ -117,6 +117,7 @@ class _ForwardPass(threading.local):
 
 
 _forward_pass = _ForwardPass()
+_OWN = {"params": "_params", "grads": "_grads"}  # where a layer keeps its own dicts
 _tree_changes = [0]  # how many children were ever added, to any layer: see _prefixed_layers
 
 
@@ -342,8 +343,11 @@ class Layer:
         self._grads = self._own_dict(value, "grads")
 
     def _tree_dict(self, kind):
-        if not self._children:
-            return self.__dict__.setdefault(f"_{kind}", {})
+        if not self._children:  # a leaf: its own dict (made on first use)
+            own = self.__dict__.get(_OWN[kind])
+            if own is None:
+                own = self.__dict__[_OWN[kind]] = {}
+            return own
         return ParameterView(self, kind)
 
     def _own_dict(self, value, kind):
