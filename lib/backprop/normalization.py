@@ -281,7 +281,9 @@ class _LastAxesNorm(Layer):
                              f"{', '.join(map(str, self.normalized_shape))}) (its last {k} "
                              f"ax{'i' if k == 1 else 'e'}s normalized), got {x.shape}")
         eps = np.finfo(x.dtype).eps if self.eps is None else self.eps  # None: RMSNorm's default
-        _, xc, var, inv_std = _row_statistics(x.reshape(-1, self._size), eps, self._centred)
+        rows = x.ndim == 2 and k == 1  # (N, D): x is the row matrix itself, no reshapes
+        _, xc, var, inv_std = _row_statistics(x if rows else x.reshape(-1, self._size), eps,
+                                              self._centred)
         if not math.isfinite(np.add.reduce(var)):  # NaN or inf somewhere in x
             raise _non_finite(repr(self), x)
         if self._centred:  # xc is ours: normalize it in place (fewer fresh arrays to cache)
@@ -292,10 +294,12 @@ class _LastAxesNorm(Layer):
         self._cache = (xhat, inv_std, x.shape)
         if not params:
             return xhat.reshape(x.shape).copy()  # the cached xhat must stay as it is
-        out = xhat * params["weight"].reshape(-1)
+        weight = params["weight"]
+        out = xhat * (weight if k == 1 else weight.reshape(-1))
         if "bias" in params:
-            out += params["bias"].reshape(-1)
-        return out.reshape(x.shape)
+            bias = params["bias"]
+            out += bias if k == 1 else bias.reshape(-1)
+        return out if rows else out.reshape(x.shape)
 
     def backward(self, dout):
         """The compact backward along each row (one example), with g = weight * dout:
@@ -304,26 +308,37 @@ class _LastAxesNorm(Layer):
         weighted by the weight (products with it), so g itself is never summed."""
         xhat, inv_std, x_shape = self._cache if self._cache is not None else (None,) * 3
         dout = self._check_dout(dout, x_shape, xhat.dtype if xhat is not None else None)
-        dout = dout.reshape(xhat.shape)
+        rows = len(x_shape) == 2 and len(self.normalized_shape) == 1  # no reshapes
+        if not rows:
+            dout = dout.reshape(xhat.shape)
         dout_xhat = dout * xhat
         params = self.own_params()
         if params:  # the parameters' gradients: sums over the examples, products with ones
             ones = _constant(dout.shape[0], dout.dtype, 1.0)
-            self.grads["weight"] = (ones @ dout_xhat).reshape(self.normalized_shape)
+            grads, flat = self.grads, len(self.normalized_shape) == 1
+            dweight = ones @ dout_xhat
+            grads["weight"] = dweight if flat else dweight.reshape(self.normalized_shape)
             if "bias" in params:
-                self.grads["bias"] = (ones @ dout).reshape(self.normalized_shape)
-            weights = params["weight"].reshape(-1)
+                dbias = ones @ dout
+                grads["bias"] = dbias if flat else dbias.reshape(self.normalized_shape)
+            weights = params["weight"]
+            if not flat:
+                weights = weights.reshape(-1)
             g = dout * weights
         else:
             weights, g = _constant(dout.shape[1], dout.dtype, 1.0), dout
         to_mean = inv_std * (1.0 / self._size)  # (R, 1): the mean's 1/M and the final scale
         along_xhat = to_mean * (dout_xhat @ weights)[:, None]
         shift = to_mean * (dout @ weights)[:, None] if self._centred else None
-        dx = g * inv_std if g is dout else np.multiply(g, inv_std, out=g)
-        dx -= np.multiply(xhat, along_xhat, out=dout_xhat)  # dout_xhat's memory, used up
+        if g is dout:
+            dx = g * inv_std
+        else:  # g is ours: scaled in place
+            g *= inv_std
+            dx = g
+        dx -= np.multiply(xhat, along_xhat, dout_xhat)  # dout_xhat's memory, used up
         if shift is not None:
             dx -= shift
-        return dx.reshape(x_shape)
+        return dx if rows else dx.reshape(x_shape)
 
 
 class LayerNorm(_LastAxesNorm):
