@@ -10,7 +10,7 @@ import numpy as np
 
 from . import functional as F
 from . import init as initializers
-from .base import (Layer, LayerReuseError, ParameterView, _constant,  # noqa: F401
+from .base import (Layer, LayerReuseError, ParameterView, _constant, _dot,  # noqa: F401
                    as_float_array, as_layer_input, require_rng)
 
 
@@ -73,7 +73,7 @@ class Linear(Layer):
                                 W.dtype)
         grads["W"] = x.T @ dout
         # the column sums as a matrix-vector product: BLAS does it faster than dout.sum(axis=0)
-        grads["b"] = _constant(len(dout), dout.dtype, 1.0) @ dout
+        grads["b"] = _dot(_constant(len(dout), dout.dtype, 1.0), dout)
         return dout @ W.T if input_grad else None
 
     def __repr__(self):

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .base import Layer, _constant
+from .base import Layer, _constant, _dot
 
 _DIVERGED = ("if this happened in training, an earlier layer diverged: lower the learning "
              "rate; otherwise check the data for missing values")
@@ -75,12 +75,12 @@ def _row_statistics(a, eps, centred=True):
     `centred`: RMS norm does not centre), `a` minus them, the biased mean square var (R,) of
     `xc`, and ``1 / sqrt(var + eps)`` as an (R, 1) column."""
     mean_weights = _constant(a.shape[1], a.dtype, 1.0 / a.shape[1])
-    mean = a @ mean_weights if centred else None
+    mean = _dot(a, mean_weights) if centred else None
     xc = a - mean[:, None] if centred else a
     if xc.flags.c_contiguous:  # rows contiguous: row dot products, without an (R, M) temporary
         var = np.vecdot(xc, xc) * (1.0 / a.shape[1])
     else:  # np.vecdot along strided rows is slower than the temporary (x.T of batch norm)
-        var = (xc * xc) @ mean_weights
+        var = _dot(xc * xc, mean_weights)
     return mean, xc, var, ((var + eps) ** -0.5)[:, None]  # one call fewer than 1 / sqrt
 
 
@@ -195,7 +195,7 @@ class _BatchNorm(Layer):
         if self.affine or batch_stats:
             ones = _constant(g.shape[1], g.dtype, 1.0)
             g_xc = g * xc
-            dbias, dweight = g @ ones, (g_xc @ ones) * inv_std[:, 0]
+            dbias, dweight = _dot(g, ones), _dot(g_xc, ones) * inv_std[:, 0]
         if self.affine:
             self.grads["bias"], self.grads["weight"] = dbias, dweight
         dx = g * scale
@@ -316,10 +316,10 @@ class _LastAxesNorm(Layer):
         if params:  # the parameters' gradients: sums over the examples, products with ones
             ones = _constant(dout.shape[0], dout.dtype, 1.0)
             grads, flat = self.grads, len(self.normalized_shape) == 1
-            dweight = ones @ dout_xhat
+            dweight = _dot(ones, dout_xhat)
             grads["weight"] = dweight if flat else dweight.reshape(self.normalized_shape)
             if "bias" in params:
-                dbias = ones @ dout
+                dbias = _dot(ones, dout)
                 grads["bias"] = dbias if flat else dbias.reshape(self.normalized_shape)
             weights = params["weight"]
             if not flat:
@@ -328,8 +328,8 @@ class _LastAxesNorm(Layer):
         else:
             weights, g = _constant(dout.shape[1], dout.dtype, 1.0), dout
         to_mean = inv_std * (1.0 / self._size)  # (R, 1): the mean's 1/M and the final scale
-        along_xhat = to_mean * (dout_xhat @ weights)[:, None]
-        shift = to_mean * (dout @ weights)[:, None] if self._centred else None
+        along_xhat = to_mean * _dot(dout_xhat, weights)[:, None]
+        shift = to_mean * _dot(dout, weights)[:, None] if self._centred else None
         if g is dout:
             dx = g * inv_std
         else:  # g is ours: scaled in place
