@@ -86,12 +86,14 @@ def _constant(m, dtype, value):
 
 
 def _dot(a, b):
-    """``a @ b`` for the matrix-vector products the layers sum with (rows, columns, means).
+    """``a @ b`` for two matrices or a matrix and a vector (`Linear`'s products, the norms'
+    sums), never stacks of matrices.
 
     ``ndarray.dot`` when both operands are contiguous (C or Fortran order): it makes the same
-    BLAS call as ``@`` (the same bits, checked on 44,000 random shapes, float64 and float32)
-    with less dispatch, 1.05 against 1.8 µs on 64x64. ``@`` otherwise: for strided operands
-    the two compute differently."""
+    BLAS call as ``@`` (the same bits, checked on 68,000 random shapes, float64 and float32)
+    with less dispatch, 1.05 against 1.8 µs for a 64x64 matrix-vector product, about 0.7 µs
+    less per call in general. ``@`` otherwise: for strided operands the two compute
+    differently."""
     if a.flags.forc and b.flags.forc:
         return a.dot(b)
     return a @ b
