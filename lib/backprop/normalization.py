@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .base import Layer, _constant
+from .base import Layer, _constant, _dot
 
 _DIVERGED = ("if this happened in training, an earlier layer diverged: lower the learning "
              "rate; otherwise check the data for missing values")
@@ -75,12 +75,12 @@ def _row_statistics(a, eps, centred=True):
     `centred`: RMS norm does not centre), `a` minus them, the biased mean square var (R,) of
     `xc`, and ``1 / sqrt(var + eps)`` as an (R, 1) column."""
     mean_weights = _constant(a.shape[1], a.dtype, 1.0 / a.shape[1])
-    mean = a @ mean_weights if centred else None
+    mean = _dot(a, mean_weights) if centred else None
     xc = a - mean[:, None] if centred else a
     if xc.flags.c_contiguous:  # rows contiguous: row dot products, without an (R, M) temporary
         var = np.vecdot(xc, xc) * (1.0 / a.shape[1])
     else:  # np.vecdot along strided rows is slower than the temporary (x.T of batch norm)
-        var = (xc * xc) @ mean_weights
+        var = _dot(xc * xc, mean_weights)
     return mean, xc, var, ((var + eps) ** -0.5)[:, None]  # one call fewer than 1 / sqrt
 
 
@@ -195,7 +195,7 @@ class _BatchNorm(Layer):
         if self.affine or batch_stats:
             ones = _constant(g.shape[1], g.dtype, 1.0)
             g_xc = g * xc
-            dbias, dweight = g @ ones, (g_xc @ ones) * inv_std[:, 0]
+            dbias, dweight = _dot(g, ones), _dot(g_xc, ones) * inv_std[:, 0]
         if self.affine:
             self.grads["bias"], self.grads["weight"] = dbias, dweight
         dx = g * scale
@@ -281,7 +281,9 @@ class _LastAxesNorm(Layer):
                              f"{', '.join(map(str, self.normalized_shape))}) (its last {k} "
                              f"ax{'i' if k == 1 else 'e'}s normalized), got {x.shape}")
         eps = np.finfo(x.dtype).eps if self.eps is None else self.eps  # None: RMSNorm's default
-        _, xc, var, inv_std = _row_statistics(x.reshape(-1, self._size), eps, self._centred)
+        rows = x.ndim == 2 and k == 1  # (N, D): x is the row matrix itself, no reshapes
+        _, xc, var, inv_std = _row_statistics(x if rows else x.reshape(-1, self._size), eps,
+                                              self._centred)
         if not math.isfinite(np.add.reduce(var)):  # NaN or inf somewhere in x
             raise _non_finite(repr(self), x)
         if self._centred:  # xc is ours: normalize it in place (fewer fresh arrays to cache)
@@ -292,10 +294,12 @@ class _LastAxesNorm(Layer):
         self._cache = (xhat, inv_std, x.shape)
         if not params:
             return xhat.reshape(x.shape).copy()  # the cached xhat must stay as it is
-        out = xhat * params["weight"].reshape(-1)
+        weight = params["weight"]
+        out = xhat * (weight if k == 1 else weight.reshape(-1))
         if "bias" in params:
-            out += params["bias"].reshape(-1)
-        return out.reshape(x.shape)
+            bias = params["bias"]
+            out += bias if k == 1 else bias.reshape(-1)
+        return out if rows else out.reshape(x.shape)
 
     def backward(self, dout):
         """The compact backward along each row (one example), with g = weight * dout:
@@ -304,26 +308,37 @@ class _LastAxesNorm(Layer):
         weighted by the weight (products with it), so g itself is never summed."""
         xhat, inv_std, x_shape = self._cache if self._cache is not None else (None,) * 3
         dout = self._check_dout(dout, x_shape, xhat.dtype if xhat is not None else None)
-        dout = dout.reshape(xhat.shape)
+        rows = len(x_shape) == 2 and len(self.normalized_shape) == 1  # no reshapes
+        if not rows:
+            dout = dout.reshape(xhat.shape)
         dout_xhat = dout * xhat
         params = self.own_params()
         if params:  # the parameters' gradients: sums over the examples, products with ones
             ones = _constant(dout.shape[0], dout.dtype, 1.0)
-            self.grads["weight"] = (ones @ dout_xhat).reshape(self.normalized_shape)
+            grads, flat = self.grads, len(self.normalized_shape) == 1
+            dweight = _dot(ones, dout_xhat)
+            grads["weight"] = dweight if flat else dweight.reshape(self.normalized_shape)
             if "bias" in params:
-                self.grads["bias"] = (ones @ dout).reshape(self.normalized_shape)
-            weights = params["weight"].reshape(-1)
+                dbias = _dot(ones, dout)
+                grads["bias"] = dbias if flat else dbias.reshape(self.normalized_shape)
+            weights = params["weight"]
+            if not flat:
+                weights = weights.reshape(-1)
             g = dout * weights
         else:
             weights, g = _constant(dout.shape[1], dout.dtype, 1.0), dout
         to_mean = inv_std * (1.0 / self._size)  # (R, 1): the mean's 1/M and the final scale
-        along_xhat = to_mean * (dout_xhat @ weights)[:, None]
-        shift = to_mean * (dout @ weights)[:, None] if self._centred else None
-        dx = g * inv_std if g is dout else np.multiply(g, inv_std, out=g)
-        dx -= np.multiply(xhat, along_xhat, out=dout_xhat)  # dout_xhat's memory, used up
+        along_xhat = to_mean * _dot(dout_xhat, weights)[:, None]
+        shift = to_mean * _dot(dout, weights)[:, None] if self._centred else None
+        if g is dout:
+            dx = g * inv_std
+        else:  # g is ours: scaled in place
+            g *= inv_std
+            dx = g
+        dx -= np.multiply(xhat, along_xhat, dout_xhat)  # dout_xhat's memory, used up
         if shift is not None:
             dx -= shift
-        return dx.reshape(x_shape)
+        return dx if rows else dx.reshape(x_shape)
 
 
 class LayerNorm(_LastAxesNorm):

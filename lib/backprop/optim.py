@@ -62,21 +62,26 @@ class Optimizer:
 
     def step(self):
         """Update every parameter of the model from its current gradient."""
+        update = self.update
         for name, param, grad in self.model.named_parameters():
             if type(grad) is np.ndarray and grad.shape == param.shape:
-                self.update(name, param, grad)  # the usual case, checked in one line
+                update(name, param, grad)  # the usual case, checked in one line
                 continue
-            if grad is None:
-                raise RuntimeError(
-                    f"{type(self).__name__}.step: parameter {name!r} has no gradient; "
-                    "call model.backward(dout) before optimizer.step()"
-                )
-            if np.shape(grad) != param.shape:
-                raise ValueError(
-                    f"{type(self).__name__}.step: gradient of {name!r} has shape "
-                    f"{np.shape(grad)} but the parameter has shape {param.shape}"
-                )
-            self.update(name, param, grad)
+            self._check_gradient(name, param, grad)
+            update(name, param, grad)
+
+    def _check_gradient(self, name, param, grad):
+        """Raise the error that explains a missing gradient or one of the wrong shape."""
+        if grad is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.step: parameter {name!r} has no gradient; "
+                "call model.backward(dout) before optimizer.step()"
+            )
+        if np.shape(grad) != param.shape:
+            raise ValueError(
+                f"{type(self).__name__}.step: gradient of {name!r} has shape "
+                f"{np.shape(grad)} but the parameter has shape {param.shape}"
+            )
 
     def update(self, name, param, grad):
         """Change `param` (an array, any shape) in place using `grad` (same shape)."""
@@ -112,6 +117,18 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
+
+    def step(self):
+        """As `Optimizer.step`; plain SGD (no momentum, no weight decay, `update` not
+        overridden) runs its one-line rule in the loop itself: a function call fewer per
+        parameter, the same arithmetic."""
+        if self.momentum or self.weight_decay or type(self).update is not SGD.update:
+            return super().step()
+        lr = self._lr
+        for name, param, grad in self.model.named_parameters():
+            if type(grad) is not np.ndarray or grad.shape != param.shape:
+                self._check_gradient(name, param, grad)
+            param -= lr * grad
 
     def update(self, name, param, grad):
         if self.weight_decay:

@@ -1,6 +1,12 @@
 """Visible checks of lab 03 (the chain rule): the backward rules of the lab's `Value` (/, **,
 exp, log, sigmoid, max), the iterative topological order, the backward pass, and a small MLP of Values trained on the moons.
 
+The deep chains that prove the graph walk iterative are 500 operations past Python's recursion
+limit (`deep_chain_length`), enough to make any recursive walk fail and no deeper: when a lab is
+graded, every node of a test's graph the learner's code touches is a round trip between the
+learner's kernel and the checker (grading/checker.py), so the chains' length is most of the time
+of the topological-order and backward tests.
+
 Every rule is checked against a centred finite difference of its forward operation (which
 needs no derivative), with an upstream gradient that is not 1, with an operand that already
 holds a gradient, and, for the rules of two operands, with one operand used twice. `backward` is checked on graphs of the
@@ -8,6 +14,7 @@ library's `backprop.engine.Value`, whose rules are known to be right. The wrong 
 usual mistakes are computed here, out of the learner's sight.
 """
 import math
+import sys
 import time
 
 import numpy as np
@@ -21,6 +28,13 @@ UPSTREAM = "multiply the local derivative by the upstream gradient out.grad"
 # between the moons reaches about 0.85).
 MOONS_TARGET = 0.90
 TRAIN_SECONDS = 60.0  # the solution takes 1 to 3 s
+
+
+def deep_chain_length():
+    """Operations in a chain that a recursive walk cannot order: Python's recursion limit
+    (1000 unless raised) plus 500 (a walk recursing once per operation then needs more nested
+    calls than the limit allows, wherever it is called from)."""
+    return sys.getrecursionlimit() + 500
 
 
 def _slope(forward, x):
@@ -264,7 +278,8 @@ def _check_order(order, root, graph):
 
 
 def check_topological_order(topological_order, Value):
-    """A neuron, a single leaf, a diamond, a * a and a chain of 5000 operations."""
+    """A neuron, a single leaf, a diamond, a * a and a chain of `deep_chain_length()`
+    additions."""
     with checks.report("topological_order"):
         x1, w1 = Value(2.0, label="x1"), Value(-3.0, label="w1")
         x2, w2 = Value(0.0, label="x2"), Value(1.0, label="w2")
@@ -281,18 +296,20 @@ def check_topological_order(topological_order, Value):
                      "a diamond graph, (a * 3) * (a + 1)")
         square = a * a
         _check_order(checks.check_call(call, topological_order, square), square, "a * a")
+        length = deep_chain_length()
         chain = Value(0.0, label="start")
-        for _ in range(5000):
+        for _ in range(length):
             chain = chain + 1.0
         try:
             order, problem = topological_order(chain), None
         except RecursionError as err:
             order, problem = None, err
         checks.check_true(problem is None,
-                          f"a chain of 5000 additions raised RecursionError ({problem}).\n  Hint: "
-                          "Python allows about 1000 nested calls; walk the graph with an "
-                          "explicit stack (a list of nodes still to visit) instead of recursion.")
-        _check_order(order, chain, "a chain of 5000 additions")
+                          f"a chain of {length} additions raised RecursionError ({problem})."
+                          f"\n  Hint: Python allows about {sys.getrecursionlimit()} nested calls; "
+                          "walk the graph with an explicit stack (a list of nodes still to visit) "
+                          "instead of recursion.")
+        _check_order(order, chain, f"a chain of {length} additions")
 
 
 POINT = [0.5, -1.5, 0.3, 2.0]
@@ -340,7 +357,7 @@ def _forward_order():
 
 def check_backward(backward):
     """backward on library Values: against finite differences, twice, with stale gradients,
-    on a diamond and on a chain of 5000 operations."""
+    on a diamond and on a chain of `deep_chain_length()` multiplications."""
     with checks.report("backward"):
         root, leaves = _graph(POINT)
         checks.check_call("backward(root)", backward, root)
@@ -369,20 +386,21 @@ def check_backward(backward):
         checks.check_scalar("a.grad in the diamond (a * 3) * (a + 1) at a = 2", a.grad,
                             _slope(lambda t: (t * 3) * (t + 1), 2.0), rtol=1e-7, mistakes={
             "the two paths must add up, not overwrite each other": 9.0})
-        x = engine.Value(0.5)
+        length = deep_chain_length()
+        x, factor = engine.Value(0.5), engine.Value(0.999)  # one factor node for every step
         chain = x
-        for _ in range(5000):
-            chain = chain * 0.999
+        for _ in range(length):
+            chain = chain * factor
         try:
             backward(chain)
             problem = None
         except RecursionError as err:
             problem = err
         checks.check_true(problem is None,
-                          f"backward on a chain of 5000 multiplications raised RecursionError "
+                          f"backward on a chain of {length} multiplications raised RecursionError "
                           f"({problem}).\n  Hint: make topological_order use an explicit stack.")
-        checks.check_scalar("x.grad at the start of a chain of 5000 multiplications by 0.999",
-                            x.grad, 0.999 ** 5000, rtol=1e-9)
+        checks.check_scalar(f"x.grad at the start of a chain of {length} multiplications by "
+                            "0.999", x.grad, 0.999 ** length, rtol=1e-9)
 
 
 def moons_data():
