@@ -208,6 +208,13 @@ def cell_error(cell, max_frames=4):
     return None
 
 
+# Errors in a release that mean the lab itself is broken, not merely unanswered (a timeout shows
+# as KeyboardInterrupt: the cell was interrupted).
+BROKEN_LAB_ERRORS = {"SyntaxError", "IndentationError", "TabError", "ImportError",
+                     "ModuleNotFoundError", "KeyboardInterrupt", "CellTimeoutError",
+                     "DeadKernelError"}
+
+
 def error_name(cell):
     """The exception class name an executed cell raised, or None."""
     for output in cell.get("outputs", []):

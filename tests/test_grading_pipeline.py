@@ -42,9 +42,10 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from notebooks import (HIDDEN_MARKERS, IGNORED_NAMES, NBGRADER_CONFIG, REPO_ROOT, SOLUTIONS_DIR,
-                       committed_lab_notebook, graded_test_cells, lab_names, lab_notebooks,
-                       nbgrader_meta, partition_lines, source_path)
+from notebooks import (BROKEN_LAB_ERRORS, HIDDEN_MARKERS, IGNORED_NAMES, NBGRADER_CONFIG,
+                       REPO_ROOT, SOLUTIONS_DIR, cell_error, committed_lab_notebook, error_name,
+                       graded_test_cells, lab_names, lab_notebooks, nbgrader_meta,
+                       partition_lines, source_path)
 from submissions import STUDENTS, Lab, NotApplicable
 
 _ORDINARY = set(STUDENTS)
@@ -415,6 +416,32 @@ def test_student_gets_what_their_work_earns(course, lab, student):
             score = 0.0  # never submitted a notebook: what `nbgrader export` reports, too
     assert score == expected, (f"{student} ({STUDENTS[student].__doc__.strip()}) scored {score} "
                                f"on {lab}, but their work earns {expected}.")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_the_blank_release_fails_in_every_graded_cell_and_only_for_missing_answers(course, lab):
+    """The committed release, handed in as it is: every graded cell must fail (a cell that
+    passes gives points for no work), and no cell may fail for anything but a missing answer
+    (a syntax or import error, or a cell interrupted at the time limit, would leave a learner
+    a lab they cannot work on)."""
+    _require_graded("blank", lab)
+    _require_gradable(course, lab)
+    notebooks = sorted((course.root / "autograded" / "blank" / lab).glob("*.ipynb"))
+    assert notebooks, f"no autograded notebook of the blank student for {lab}"
+    for path in notebooks:
+        graded = nbformat.read(path, as_version=4)
+        passing = [grade_id for grade_id, cell in graded_test_cells(graded)
+                   if error_name(cell) is None]
+        assert not passing, (f"graded test cells pass on the blank labs/{lab}/{path.name}, "
+                             f"giving points for no work: {passing}. Make each one call the "
+                             "function it grades (the release's answer raises "
+                             "NotImplementedError) and check its result.")
+        broken = [f"cell {i} ({nbgrader_meta(cell).get('grade_id', cell.get('id'))}):\n"
+                  f"{cell_error(cell)}" for i, cell in enumerate(graded.cells)
+                  if cell.cell_type == "code" and error_name(cell) in BROKEN_LAB_ERRORS]
+        assert not broken, (f"labs/{lab}/{path.name} is broken beyond its missing answers (a "
+                            "syntax or import error, or a cell that timed out); a learner could "
+                            "not work on it:\n\n" + "\n\n".join(broken))
 
 
 @pytest.mark.parametrize("student", ["tests_edited", "tests_deleted", "answer_and_tests_deleted",

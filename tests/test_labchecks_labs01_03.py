@@ -3,7 +3,7 @@
 Each check passes on the solution's answers (run from solutions/, without the notebook) and on
 the course library's own functions where the library has one, and names a typical mistake in
 its message. The notebook-level guarantees (every solution cell runs: nbval on solutions/;
-graded cells fail on the blank release: test_lab_grading.py; every catalogued mistake caught:
+graded cells fail on the blank release: test_grading_pipeline.py; every catalogued mistake caught:
 test_mistakes.py) are tested there.
 """
 import contextlib
