@@ -9,6 +9,8 @@ import pytest
 from backprop.generative import (GaussianSample, gan_discriminator_loss, gan_generator_loss,
                                  gaussian_kl)
 from backprop.gradcheck import check_layer, numerical_gradient, rel_error
+from backprop.layers import Linear, Sequential, Tanh
+from backprop.losses import binary_cross_entropy_with_logits
 
 TOL = 1e-7
 # (N, k): batch size 1, odd sizes, one latent number
@@ -284,3 +286,36 @@ def test_gan_losses_float32_and_bad_input():
         gan_discriminator_loss(np.array([np.nan]), np.zeros(1))
     with pytest.raises(ValueError, match="empty input"):
         gan_discriminator_loss(np.zeros(2), np.zeros(0))
+
+
+# -- in a model ---------------------------------------------------------------------------------
+def test_sample_inside_a_sequential_passes_the_layer_check():
+    rng = np.random.default_rng(0)
+    model = Sequential(Linear(5, 6, rng=rng), GaussianSample(rng=np.random.default_rng(1),
+                                                              resample=False),
+                       Linear(3, 2, rng=rng))
+    report = check_layer(model, rng.standard_normal((4, 5)), seed=2)
+    assert report.max_rel_error < TOL, str(report)
+    assert {"d0.W", "d0.b", "d2.W", "d2.b"} <= {e.name for e in report.entries}
+
+
+def test_a_whole_vae_loss_gradient_matches_finite_differences():
+    # encoder -> [mu, logvar] -> sample -> decoder -> BCE summed over pixels, + KL at the encoder
+    rng = np.random.default_rng(0)
+    k, n, d = 2, 3, 5
+    encoder = Sequential(Linear(d, 4, rng=rng), Tanh(), Linear(4, 2 * k, rng=rng))
+    sampler = GaussianSample(rng=np.random.default_rng(1), resample=False)
+    decoder = Linear(k, d, rng=rng)
+    x = rng.uniform(0, 1, (n, d))
+
+    def loss():
+        h = encoder.forward(x)
+        rec, dlogits = binary_cross_entropy_with_logits(decoder.forward(sampler.forward(h)), x)
+        kl, dmu, dlogvar = gaussian_kl(h[:, :k], h[:, k:])
+        return d * rec + kl, d * dlogits, np.hstack([dmu, dlogvar])
+
+    _, dlogits, dkl = loss()
+    encoder.backward(sampler.backward(decoder.backward(dlogits)) + dkl)
+    for name, param, grad in encoder.named_parameters():
+        numeric = numerical_gradient(lambda _: loss()[0], param)
+        assert rel_error(grad, numeric) < TOL, name
